@@ -1,0 +1,1 @@
+"""Bundled style models and the demo clip (data only)."""

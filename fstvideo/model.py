@@ -1,0 +1,143 @@
+"""The feed-forward transformer network of Johnson et al. 2016, "Perceptual Losses for
+Real-Time Style Transfer and Super-Resolution" (ECCV), with the improvements that became
+standard: instance normalisation (Ulyanov et al. 2016, "Instance Normalization: The Missing
+Ingredient for Fast Stylization"), reflection padding, and nearest-neighbour upsampling followed
+by a convolution instead of transposed convolutions (Odena et al. 2016, no checkerboard).
+
+Every normalisation is *conditional* (Dumoulin et al. 2017, "A Learned Representation for
+Artistic Style"): a scale and shift per style, convolutions shared. A one-style net is the
+special case ``n_styles == 1``; blending styles is a convex combination of the per-style
+scales and shifts, set with :meth:`TransformerNet.set_mix` or passed per sample.
+
+Tensors: input and output ``Bx3xHxW`` float RGB in ``[0, 1]`` (see ``fstvideo.frames``); the
+output is not clamped here. H and W must be multiples of :attr:`TransformerNet.multiple`
+(the Stylizer pads).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    widths: tuple[int, int, int] = (32, 64, 128)  # channels at full, 1/2 and 1/4 resolution
+    blocks: int = 5            # residual blocks at 1/4 resolution (Johnson: 5)
+    outer_kernel: int = 9      # kernel of the first and last conv (Johnson: 9); 3 or 5 is cheaper
+    depthwise: bool = False    # residual convs as depthwise 3x3 + pointwise 1x1 (MobileNet): ~8x fewer MACs
+    n_styles: int = 1          # conditional instance norm: one (scale, shift) set per style
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "NetConfig":
+        known = {k: d[k] for k in NetConfig.__dataclass_fields__ if k in d}
+        if "widths" in known:
+            known["widths"] = tuple(int(w) for w in known["widths"])
+        return NetConfig(**known)
+
+
+class CondInstanceNorm(nn.Module):
+    """Instance norm whose affine parameters are a weighted mix of per-style parameters.
+
+    ``weight``, ``bias``: ``n_styles x C``. ``mix``: ``n_styles`` (one blend for the batch) or
+    ``B x n_styles`` (one per sample), rows summing to 1.
+    """
+
+    def __init__(self, channels: int, n_styles: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_styles, channels))
+        self.bias = nn.Parameter(torch.zeros(n_styles, channels))
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        x = F.instance_norm(x, eps=1e-5)
+        scale = mix @ self.weight  # C or BxC
+        shift = mix @ self.bias
+        if scale.dim() == 1:
+            return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
+        return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
+
+
+class ConvLayer(nn.Module):
+    """Reflection pad + conv (optionally depthwise-separable) + optional CIN + optional ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, n_styles: int = 1,
+                 norm: bool = True, relu: bool = True, depthwise: bool = False):
+        super().__init__()
+        self.pad = kernel // 2
+        self.stride = stride
+        if depthwise:
+            self.dw = nn.Conv2d(cin, cin, kernel, stride, groups=cin, bias=False)
+            self.conv = nn.Conv2d(cin, cout, 1)
+        else:
+            self.dw = None
+            self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.norm = CondInstanceNorm(cout, n_styles) if norm else None
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        if self.dw is not None:
+            x = self.dw(x)
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x, mix)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv layers with an identity shortcut (He et al. 2016), no ReLU after the sum."""
+
+    def __init__(self, channels: int, n_styles: int, depthwise: bool):
+        super().__init__()
+        self.a = ConvLayer(channels, channels, 3, n_styles=n_styles, depthwise=depthwise)
+        self.b = ConvLayer(channels, channels, 3, n_styles=n_styles, relu=False, depthwise=depthwise)
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        return x + self.b(self.a(x, mix), mix)
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al. 2016 image transformation network; ``multiple`` = 4 (two stride-2 convs)."""
+
+    multiple = 4
+
+    def __init__(self, config: NetConfig = NetConfig()):
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.widths
+        n, k = config.n_styles, config.outer_kernel
+        self.down = nn.ModuleList([
+            ConvLayer(3, c1, k, n_styles=n),
+            ConvLayer(c1, c2, 3, stride=2, n_styles=n),
+            ConvLayer(c2, c3, 3, stride=2, n_styles=n),
+        ])
+        self.res = nn.ModuleList([ResidualBlock(c3, n, config.depthwise) for _ in range(config.blocks)])
+        self.up = nn.ModuleList([ConvLayer(c3, c2, 3, n_styles=n), ConvLayer(c2, c1, 3, n_styles=n)])
+        self.out = ConvLayer(c1, 3, k, norm=False, relu=False)
+        # Current blend of styles for calls without an explicit ``mix`` (one-hot on style 0).
+        self.register_buffer("mix", F.one_hot(torch.tensor(0), n).float(), persistent=False)
+
+    def set_mix(self, weights: torch.Tensor | list[float]) -> None:
+        """Set the default style blend: ``n_styles`` non-negative weights (normalised here)."""
+        w = torch.as_tensor(weights, dtype=torch.float32).flatten()
+        if w.numel() != self.config.n_styles or bool((w < 0).any()) or float(w.sum()) <= 0:
+            raise ValueError(f"need {self.config.n_styles} non-negative weights with a positive sum")
+        self.mix.copy_(w / w.sum())
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: Bx3xHxW in [0, 1], H and W multiples of 4. ``mix``: n_styles or Bxn_styles."""
+        m = self.mix if mix is None else mix
+        for layer in self.down:
+            x = layer(x, m)
+        for block in self.res:
+            x = block(x, m)
+        for layer in self.up:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = layer(x, m)
+        return self.out(x, m)

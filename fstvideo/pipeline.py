@@ -1,0 +1,136 @@
+"""The conversion pipeline: decode -> stylize -> smooth -> encode, as a plain loop whose three
+stages overlap: a reader thread decodes ahead into a bounded queue, the calling thread runs the
+net (torch releases the GIL inside its kernels), and a writer thread encodes from a second
+bounded queue. Bounded queues keep memory flat (at most ``queue`` frames wait per stage).
+
+The sink writes to a temporary file and renames it on success, so an interrupted or failed run
+leaves no output file behind.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .media import open_media, open_sink
+
+_END = object()  # end-of-stream marker between stages
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    audio: bool = True   # copy (or transcode) the input's audio streams; False drops them
+    batch: int = 1       # frames per forward pass (>1 pays on GPUs, rarely on CPU)
+    queue: int = 8       # frames buffered between stages (memory: queue x frame size, per stage)
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    frames: int      # frames written
+    seconds: float   # wall-clock time of the whole conversion
+    path: Path       # the finished output
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class _Failure:
+    """An exception raised in a worker thread, carried through a queue to the main thread."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Blocking put that gives up when ``stop`` is set (so threads never hang on a full queue)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _reader(source, q: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for item in source:
+            if not _put(q, item, stop):
+                return
+        _put(q, _END, stop)
+    except BaseException as e:  # handed to the main thread, which re-raises it
+        _put(q, _Failure(e), stop)
+
+
+def _writer(sink, q: queue.Queue, stop: threading.Event, errors: list) -> None:
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            sink.write(*item)
+    except BaseException as e:
+        errors.append(e)
+        stop.set()
+
+
+def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Callable | None = None,
+            progress: Callable[[int], None] | None = None,
+            options: ConvertOptions = ConvertOptions()) -> ConvertResult:
+    """Stylize a video or GIF file into ``dst``. ``stylizer`` maps a frame to a frame and may
+    have ``batch(frames)``; ``smoother(input, stylized)`` keeps its own state; ``progress(n)`` is
+    called with the number of frames just finished."""
+    start = time.perf_counter()
+    stop = threading.Event()
+    q_in: queue.Queue = queue.Queue(maxsize=options.queue)
+    q_out: queue.Queue = queue.Queue(maxsize=options.queue)
+    errors: list[BaseException] = []
+    count = 0
+    with open_media(src) as source:
+        sink = open_sink(dst, source.info, audio=options.audio)
+        reader = threading.Thread(target=_reader, args=(source, q_in, stop), daemon=True, name="decode")
+        writer = threading.Thread(target=_writer, args=(sink, q_out, stop, errors), daemon=True, name="encode")
+        reader.start()
+        writer.start()
+        try:
+            done = False
+            while not done and not stop.is_set():
+                pending = []
+                while len(pending) < options.batch:
+                    item = q_in.get()
+                    if isinstance(item, _Failure):
+                        raise item.error
+                    if item is _END:
+                        done = True
+                        break
+                    pending.append(item)
+                if not pending:
+                    break
+                frames = [f for f, _ in pending]
+                styled = stylizer.batch(frames) if len(frames) > 1 else [stylizer(frames[0])]
+                for (frame, stamp), out in zip(pending, styled):
+                    if smoother is not None:
+                        out = smoother(frame, out)
+                    if not _put(q_out, (out, stamp), stop):
+                        break
+                count += len(pending)
+                if progress is not None:
+                    progress(len(pending))
+            _put(q_out, _END, stop)
+            writer.join()
+            if errors:
+                raise errors[0]
+            sink.close()
+        except BaseException:
+            stop.set()
+            writer.join(timeout=5)
+            sink.abort()
+            raise
+        finally:
+            stop.set()
+            reader.join(timeout=5)
+    return ConvertResult(frames=count, seconds=time.perf_counter() - start, path=Path(dst))

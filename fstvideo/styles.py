@@ -1,0 +1,169 @@
+"""Style model files: safetensors tensors + JSON metadata. Loading never unpickles.
+
+A style file holds the state dict of a :class:`~fstvideo.model.TransformerNet` (fp16 or fp32)
+and, under the safetensors metadata key ``"fstvideo"``, a JSON object::
+
+    {"format": "fstvideo-style", "format_version": 1,
+     "name": "starry_night",                 # the file's display name
+     "styles": ["starry_night"],             # one name per conditional-norm slot
+     "arch": {...NetConfig...},
+     "training": {...config and final losses...},
+     "credit": [{"style": ..., "work": ..., "artist": ..., "year": ...}]}
+
+Styles are found by path, or by name among the bundled ``assets/`` and the user folder
+(``$FSTVIDEO_STYLES`` or ``~/.local/share/fstvideo/styles``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import StyleError
+from .model import NetConfig, TransformerNet
+
+FORMAT = "fstvideo-style"
+FORMAT_VERSION = 1
+DEFAULT_STYLE = "starry_night"
+SUFFIX = ".safetensors"
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str                      # display name of the file
+    styles: tuple[str, ...]        # one name per conditional-norm slot (1 for a single style)
+    config: NetConfig              # architecture to rebuild the net
+    state: dict                    # tensor name -> tensor, as stored (fp16 or fp32)
+    meta: dict = field(default_factory=dict)  # the whole metadata object (training, credit, ...)
+    path: Path | None = None       # where it was loaded from
+
+    def build(self, device: torch.device | str = "cpu") -> TransformerNet:
+        """A fresh fp32 net on ``device`` with these weights, in eval mode."""
+        net = TransformerNet(self.config)
+        net.load_state_dict({k: v.float() for k, v in self.state.items()})
+        return net.to(device).eval()
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("fstvideo.assets")))
+
+
+def user_dir() -> Path:
+    env = os.environ.get("FSTVIDEO_STYLES")
+    return Path(env) if env else Path.home() / ".local" / "share" / "fstvideo" / "styles"
+
+
+def list_styles() -> dict[str, Path]:
+    """Name -> path of every style file in the bundled and user folders (user files win)."""
+    found: dict[str, Path] = {}
+    for folder in (bundled_dir(), user_dir()):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*" + SUFFIX)):
+                found[p.stem] = p
+    return found
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path:
+    """A style name or a path to a style file -> an existing path, else StyleError."""
+    s = str(name_or_path)
+    p = Path(s).expanduser()
+    if p.suffix == SUFFIX or os.sep in s or p.exists():
+        if not p.is_file():
+            raise StyleError(f"style file not found: {s}")
+        return p
+    known = list_styles()
+    if s in known:
+        return known[s]
+    names = ", ".join(known) or "none installed"
+    raise StyleError(f"unknown style '{s}' (known: {names})")
+
+
+def resolve_fast(name_or_path: str | os.PathLike) -> Path:
+    """The fast CPU variant of a named style (``<name>_fast``); a path is returned as given."""
+    s = str(name_or_path)
+    if s.endswith(SUFFIX) or os.sep in s or s.endswith("_fast"):
+        return resolve(s)
+    known = list_styles()
+    if s + "_fast" in known:
+        return known[s + "_fast"]
+    resolve(s)  # unknown names fail with the list of known ones
+    raise StyleError(f"style '{s}' has no fast variant (fast styles: "
+                     f"{', '.join(n for n in known if n.endswith('_fast')) or 'none'})")
+
+
+def _expected_shapes(config: NetConfig) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in TransformerNet(config).state_dict().items()}
+
+
+def load_style(name_or_path: str | os.PathLike) -> Style:
+    """Load and validate a style file. Raises StyleError with one readable line on any problem."""
+    path = resolve(name_or_path)
+    try:
+        from safetensors import safe_open
+        with safe_open(str(path), framework="pt") as f:
+            raw_meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise StyleError(f"{path}: not a valid style file ({str(e).splitlines()[0][:120]})") from None
+    try:
+        meta = json.loads(raw_meta["fstvideo"])
+        if meta.get("format") != FORMAT:
+            raise ValueError("format")
+        if int(meta.get("format_version", -1)) > FORMAT_VERSION:
+            raise StyleError(f"{path}: style format version {meta['format_version']} is newer than this "
+                             f"fstvideo understands ({FORMAT_VERSION}); upgrade fstvideo")
+        config = NetConfig.from_dict(meta["arch"])
+        styles = tuple(str(s) for s in meta.get("styles") or [meta["name"]])
+        name = str(meta.get("name") or path.stem)
+    except StyleError:
+        raise
+    except (KeyError, ValueError, TypeError) as e:
+        raise StyleError(f"{path}: missing or invalid fstvideo metadata ({e})") from None
+    if len(styles) != config.n_styles:
+        raise StyleError(f"{path}: {len(styles)} style names for {config.n_styles} style slots")
+    try:
+        expected = _expected_shapes(config)
+    except Exception as e:  # absurd hyper-parameters in tampered metadata
+        raise StyleError(f"{path}: invalid architecture in metadata ({e})") from None
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if got != expected:
+        missing = sorted(set(expected) - set(got))
+        extra = sorted(set(got) - set(expected))
+        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
+                  else f"shape of {wrong[0]} is {got[wrong[0]]}, expected {expected[wrong[0]]}")
+        raise StyleError(f"{path}: tensors do not match the architecture in its metadata ({detail})")
+    for k, v in state.items():
+        if not v.is_floating_point() or not bool(torch.isfinite(v).all()):
+            raise StyleError(f"{path}: tensor {k} is not finite floating point")
+    return Style(name=name, styles=styles, config=config, state=state, meta=meta, path=path)
+
+
+def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: list[str] | None = None,
+               training: dict | None = None, credit: list[dict] | None = None,
+               dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``net`` as a style file atomically (temp file + rename). Returns the path."""
+    path = Path(path)
+    styles = list(styles or [name])
+    if len(styles) != net.config.n_styles:
+        raise ValueError(f"{len(styles)} style names for a net with {net.config.n_styles} styles")
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "styles": styles,
+            "arch": net.config.to_dict(), "training": training or {}, "credit": credit or []}
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"fstvideo": json.dumps(meta)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

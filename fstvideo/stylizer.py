@@ -1,0 +1,193 @@
+"""The stylizer stage: frame in, frame out (HxWx3 uint8 RGB, see ``fstvideo.frames``).
+
+It owns everything between a frame and the transformer net: device and precision, padding to
+the net's multiple, processing at a reduced size, colour preservation and strength. Settings
+can be swapped from another thread (the GUI) and take effect on the next call.
+
+Colour preservation follows Gatys et al. 2016 ("Preserving Color in Neural Artistic Style
+Transfer"), luminance-only transfer: the output keeps the input's chroma (BT.601 YUV) and takes
+the stylized luminance, which is the same as adding ``Y_stylized - Y_input`` to every channel.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import OptionsError
+from .frames import check_frame, to_frames, to_tensor
+from .styles import Style, load_style
+
+# BT.601 luma weights, the ones JPEG/YCbCr use: shape 1x3x1x1 for broadcasting over Bx3xHxW.
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+# Smallest side the net sees: two stride-2 convs then 3x3 reflect pads need >= 2 px at 1/4 scale,
+# and the 9x9 reflect pad needs > 4 px at full scale.
+_MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class StylizerOptions:
+    device: str = "auto"          # "auto" (CUDA if present, else CPU), "cpu", "cuda"
+    precision: str = "auto"       # "auto" (CUDA: fp16, CPU: fp32), "fp32", "bf16", "fp16"
+    strength: float = 1.0         # 0 = input, 1 = full style; mixes pixels with the input
+    preserve_color: bool = False  # keep the input's chroma, stylize luminance only
+    max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
+    compile: bool = False         # torch.compile with inductor freezing (first call per size is slow)
+    blend: tuple[tuple[str, float], ...] = ()  # multi-style files: (style name, weight) pairs; () = first style
+
+    def validate(self) -> "StylizerOptions":
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise OptionsError(f"unknown device '{self.device}' (auto, cpu, cuda)")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise OptionsError(f"unknown precision '{self.precision}' (auto, fp32, bf16, fp16)")
+        if not 0.0 <= float(self.strength) <= 1.0:
+            raise OptionsError(f"strength must be in [0, 1], got {self.strength}")
+        if self.max_size is not None and int(self.max_size) < _MIN_SIDE:
+            raise OptionsError(f"max size must be at least {_MIN_SIDE} px, got {self.max_size}")
+        return self
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise OptionsError("CUDA was requested but no CUDA device is available (use --device cpu)")
+    return torch.device(name)
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    """Pad Bx3xHxW on the bottom/right to a multiple of ``multiple`` and at least _MIN_SIDE."""
+    h, w = x.shape[-2:]
+    ph = max(-(-h // multiple) * multiple, _MIN_SIDE) - h
+    pw = max(-(-w // multiple) * multiple, _MIN_SIDE) - w
+    if ph or pw:
+        # Reflection keeps edge statistics natural; it needs pad < size, so tiny frames replicate.
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, h, w
+
+
+def blend_weights(style: Style, blend: tuple[tuple[str, float], ...]) -> torch.Tensor:
+    """(name, weight) pairs -> an ``n_styles`` weight vector summing to 1. Validates names."""
+    n = len(style.styles)
+    if not blend:
+        return torch.nn.functional.one_hot(torch.tensor(0), n).float()
+    w = torch.zeros(n)
+    for name, weight in blend:
+        if name not in style.styles:
+            raise OptionsError(f"unknown style '{name}' in blend (known: {', '.join(style.styles)})")
+        if not weight >= 0:
+            raise OptionsError(f"blend weights must be non-negative, got {name}:{weight}")
+        w[style.styles.index(name)] += float(weight)
+    if float(w.sum()) <= 0:
+        raise OptionsError("blend weights must not all be zero")
+    return w / w.sum()
+
+
+class Stylizer:
+    """``Stylizer(style, options)(frame) -> frame``; also ``batch(frames)``."""
+
+    def __init__(self, style: Style | str | os.PathLike, options: StylizerOptions = StylizerOptions()):
+        self._lock = threading.Lock()
+        self.options = options.validate()
+        self.device = pick_device(options.device)
+        self.dtype = pick_dtype(options.precision, self.device)
+        self._compiled: torch.nn.Module | None = None
+        self._set_style(style)
+
+    # -- settings, swappable from another thread ---------------------------------------------
+    def _set_style(self, style: Style | str | os.PathLike) -> None:
+        style = style if isinstance(style, Style) else load_style(style)
+        net = style.build(self.device)
+        net.set_mix(blend_weights(style, self.options.blend))
+        if self.device.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+        with self._lock:
+            self.style, self.net, self._compiled = style, net, None
+
+    def set_style(self, style: Style | str | os.PathLike) -> None:
+        """Load (outside the lock) and swap the style; the next call uses it."""
+        self._set_style(style)
+
+    def set_options(self, options: StylizerOptions) -> None:
+        """Swap strength/colour/size/blend; device and precision changes rebuild the net."""
+        options.validate()
+        weights = blend_weights(self.style, options.blend)
+        device = pick_device(options.device)
+        with self._lock:
+            rebuild = device != self.device or pick_dtype(options.precision, device) != self.dtype \
+                or options.compile != self.options.compile
+            self.options = options
+            if rebuild:
+                self.device, self.dtype = device, pick_dtype(options.precision, device)
+                self.net, self._compiled = self.style.build(device), None
+            self.net.mix.copy_(weights.to(self.net.mix.device))
+
+    # -- inference -------------------------------------------------------------------------
+    def _model(self, net: torch.nn.Module, options: StylizerOptions) -> torch.nn.Module:
+        if not options.compile:
+            return net
+        if self._compiled is None:
+            import torch._inductor.config as inductor_config
+            # Freezing folds the (frozen) weights into the graph: constant-folded, pre-packed convs.
+            inductor_config.freezing = True
+            self._compiled = torch.compile(net, dynamic=False)
+        return self._compiled
+
+    def _autocast(self):
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        return self.batch([frame])[0]
+
+    def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Stylize frames; same-sized frames share one forward pass. Inputs are not modified."""
+        out: list[np.ndarray | None] = [None] * len(frames)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(check_frame(f).shape[:2], []).append(i)
+        for idx in groups.values():
+            for i, y in zip(idx, self._forward([frames[i] for i in idx])):
+                out[i] = y
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _forward(self, frames: list[np.ndarray]) -> np.ndarray:
+        with self._lock:  # a consistent snapshot of net + options for this call
+            net, options, device = self.net, self.options, self.device
+            model = self._model(net, options)
+        h, w = frames[0].shape[:2]
+        x = to_tensor(frames, device)  # Bx3xHxW fp32 [0,1]
+        small = x
+        if options.max_size and max(h, w) > options.max_size:
+            s = options.max_size / max(h, w)
+            size = (max(1, round(h * s)), max(1, round(w * s)))
+            small = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+        xp, sh, sw = _pad_to(small, net.multiple)
+        if device.type == "cuda":
+            xp = xp.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            y = model(xp)
+        y = y.float()[..., :sh, :sw].clamp(0.0, 1.0)  # the stylized image as shown, before mixing
+        if y.shape[-2:] != (h, w):
+            y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        if options.preserve_color:
+            luma = _LUMA.to(device)
+            y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))
+        if options.strength < 1.0:
+            y = torch.lerp(x, y, float(options.strength))
+        return to_frames(y)

@@ -1,0 +1,95 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from fstvideo import NetConfig, StyleError, TransformerNet, load_style, save_style
+from fstvideo.styles import resolve
+
+TINY = NetConfig(widths=(8, 16, 16), blocks=1)
+
+
+def test_net_shapes_and_range_multiple():
+    net = TransformerNet(TINY).eval()
+    x = torch.rand(2, 3, 20, 28)
+    y = net(x)
+    assert y.shape == x.shape and y.dtype == torch.float32
+
+
+def test_default_net_is_johnson_sized():
+    # 9x9 / 3x3 s2 / 3x3 s2 / 5 residual blocks / 2 upsample convs / 9x9: ~1.68M parameters.
+    n = sum(p.numel() for p in TransformerNet().parameters())
+    assert 1.6e6 < n < 1.8e6
+
+
+def test_conditional_norm_one_hot_and_blend():
+    torch.manual_seed(0)
+    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3)).eval()
+    for m in net.modules():
+        if hasattr(m, "weight") and m.__class__.__name__ == "CondInstanceNorm":
+            m.weight.data.normal_(1, 0.5)
+            m.bias.data.normal_(0, 0.5)
+    x = torch.rand(1, 3, 16, 16)
+    outs = [net(x, torch.eye(3)[i]) for i in range(3)]
+    assert not torch.allclose(outs[0], outs[1])
+    net.set_mix([0, 2, 0])  # normalised: one-hot on style 1
+    assert torch.allclose(net(x), outs[1], atol=1e-6)
+    per_sample = net(x.repeat(3, 1, 1, 1), torch.eye(3))
+    for i in range(3):
+        assert torch.allclose(per_sample[i], outs[i][0], atol=1e-5)
+    with pytest.raises(ValueError):
+        net.set_mix([-1, 1, 1])
+
+
+def test_style_round_trip(tmp_path):
+    net = TransformerNet(TINY)
+    p = save_style(tmp_path / "s.safetensors", net, "mine", training={"iterations": 3},
+                   credit=[{"style": "mine", "work": "W", "artist": "A", "year": 1900}])
+    style = load_style(p)
+    assert style.name == "mine" and style.styles == ("mine",) and style.config == TINY
+    assert style.meta["training"]["iterations"] == 3
+    assert all(v.dtype == torch.float16 for v in style.state.values())
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.allclose(style.build()(x), net.half().float().eval()(x), atol=1e-5)
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_loader_rejects_pickle(tmp_path):
+    p = tmp_path / "evil.safetensors"
+    p.write_bytes(pickle.dumps({"a": np.zeros(3)}))
+    with pytest.raises(StyleError, match="not a valid style file"):
+        load_style(p)
+
+
+def test_loader_rejects_shape_mismatch(tmp_path):
+    net = TransformerNet(TINY)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    state["out.conv.weight"] = torch.zeros(3, 8, 3, 3)
+    meta = {"format": "fstvideo-style", "format_version": 1, "name": "x", "styles": ["x"],
+            "arch": TINY.to_dict()}
+    save_file(state, str(tmp_path / "bad.safetensors"), metadata={"fstvideo": json.dumps(meta)})
+    with pytest.raises(StyleError, match="shape of out.conv.weight"):
+        load_style(tmp_path / "bad.safetensors")
+
+
+def test_loader_rejects_missing_metadata_and_truncation(tmp_path):
+    net = TransformerNet(TINY)
+    save_file(dict(net.state_dict()), str(tmp_path / "nometa.safetensors"))
+    with pytest.raises(StyleError, match="metadata"):
+        load_style(tmp_path / "nometa.safetensors")
+    good = save_style(tmp_path / "good.safetensors", net, "g")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(StyleError):
+        load_style(cut)
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(StyleError):
+        load_style(tmp_path / "empty.safetensors")
+
+
+def test_unknown_style_lists_known():
+    with pytest.raises(StyleError, match="unknown style 'no_such_style'"):
+        resolve("no_such_style")

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+import torch
+
+from fstvideo import NetConfig, OptionsError, TransformerNet, save_style
+from fstvideo.stylizer import Stylizer, StylizerOptions
+
+TINY = NetConfig(widths=(8, 16, 16), blocks=1)
+
+
+@pytest.fixture(scope="module")
+def style_path(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_style(tmp_path_factory.mktemp("s") / "tiny.safetensors", TransformerNet(TINY), "tiny")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (17, 33), (31, 8), (64, 48)])
+def test_any_size_in_same_size_out(style_path, shape):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    before = frame.copy()
+    out = Stylizer(style_path)(frame)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert np.array_equal(frame, before)  # input untouched
+
+
+def test_batch_equals_single(style_path):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(3)]
+    frames.append(rng.integers(0, 256, (13, 9, 3), dtype=np.uint8))  # a different size in the batch
+    s = Stylizer(style_path)
+    batched = s.batch(frames)
+    for f, b in zip(frames, batched):
+        assert np.abs(s(f).astype(int) - b.astype(int)).max() <= 1
+
+
+def test_strength_zero_is_identity_and_one_is_full(style_path):
+    frame = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    assert np.array_equal(Stylizer(style_path, StylizerOptions(strength=0.0))(frame), frame)
+    full = Stylizer(style_path)(frame)
+    half = Stylizer(style_path, StylizerOptions(strength=0.5))(frame).astype(int)
+    assert np.abs(half - (full.astype(int) + frame) / 2).max() <= 1
+
+
+def test_preserve_color_keeps_chroma(style_path):
+    import cv2
+    frame = np.random.default_rng(3).integers(30, 220, (32, 32, 3), dtype=np.uint8)
+    out = Stylizer(style_path, StylizerOptions(preserve_color=True))(frame)
+    full = Stylizer(style_path)(frame)
+    ycc_in = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb).astype(int)
+    ycc_out = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb).astype(int)
+    ycc_full = cv2.cvtColor(full, cv2.COLOR_RGB2YCrCb).astype(int)
+    unclipped = (out > 0).all(-1) & (out < 255).all(-1)
+    assert np.abs(ycc_out[..., 1:] - ycc_in[..., 1:])[unclipped].max() <= 2
+    assert np.abs(ycc_out[..., 0] - ycc_full[..., 0])[unclipped].max() <= 2
+
+
+def test_max_size_returns_input_size(style_path):
+    frame = np.random.default_rng(4).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    out = Stylizer(style_path, StylizerOptions(max_size=40))(frame)
+    assert out.shape == frame.shape
+
+
+def test_options_validated():
+    with pytest.raises(OptionsError):
+        StylizerOptions(strength=1.5).validate()
+    with pytest.raises(OptionsError):
+        StylizerOptions(precision="int3").validate()
+
+
+def test_precision_paths_close_to_fp32(style_path):
+    """bf16 is the CPU half-precision path and fp16 the CUDA one: same code, close output."""
+    frame = np.random.default_rng(5).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    ref = Stylizer(style_path)(frame).astype(int)
+    bf16 = Stylizer(style_path, StylizerOptions(precision="bf16"))(frame).astype(int)
+    assert np.abs(ref - bf16).mean() < 6
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(style_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(OptionsError, match="CUDA"):
+        Stylizer(style_path, StylizerOptions(device="cuda"))
