@@ -141,3 +141,9 @@ class TransformerNet(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = layer(x, m)
         return self.out(x, m)
+
+
+# The fast CPU variant (issue "Speed"): a quarter of Johnson's widths, three depthwise-separable
+# residual blocks and 5x5 outer convs: ~10x fewer multiply-adds per pixel. Trained by
+# distillation from the full model (fstvideo.train.distill).
+FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=5, depthwise=True)

@@ -1,0 +1,216 @@
+"""``fstvideo bench speed``: frames/s of each model variant and execution mode at 320x240,
+640x480 and 1280x720, model-only and end to end, printed as a table and saved.
+
+Each row runs in its own subprocess, so its peak memory (``ru_maxrss``) and compile caches are
+its own. Rows:
+
+- ``fps_model``: median over ``repeats`` calls of ``Stylizer(frame)`` (tensor conversion and
+  padding included, decode/encode excluded), after the first call (``first_call_s``: compile
+  or warm-up cost, kept out of the loop).
+- ``fps_e2e``: ``pipeline.convert`` of a ``frames``-frame H.264 clip at that size (decode,
+  stylize, encode overlapped by threads).
+- ``fps_live``: the live loop of the window: decode one frame, stylize, next (no encoder).
+
+The reference row (``johnson``, ``eager-fp32``) is measured in the same run; ``x_ref`` is each
+row's ``fps_model`` over the reference's at the same size.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+SIZES = ((320, 240), (640, 480), (1280, 720))
+MODES = ("eager-fp32", "compiled-fp32", "compiled-bf16", "cuda-fp16")
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    models: tuple[str, ...] = ("johnson", "fast")  # style names/paths or 'johnson'/'fast' (bundled default)
+    modes: tuple[str, ...] = MODES                 # execution modes; unavailable ones are skipped
+    sizes: tuple[tuple[int, int], ...] = SIZES     # (width, height) in pixels
+    repeats: int = 5                               # timed model-only calls per row (median reported)
+    frames: int = 24                               # frames of the end-to-end clip
+    threads: int = 0                               # torch threads; 0 = torch's default (all cores)
+
+
+def _mode_available(mode: str) -> str | None:
+    """None if ``mode`` can run here, else why not."""
+    import torch
+    if mode == "cuda-fp16" and not torch.cuda.is_available():
+        return "no CUDA device"
+    if mode == "compiled-bf16" and not torch.cuda.is_available() and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "CPU has no native bf16 (emulated bf16 is ~60x slower)"
+    return None
+
+
+def _style_for(model: str) -> str:
+    from ..styles import DEFAULT_STYLE, list_styles
+    known = list_styles()
+    if model == "johnson":
+        return DEFAULT_STYLE if DEFAULT_STYLE in known else "random:johnson"
+    if model == "fast":
+        return DEFAULT_STYLE + "_fast" if DEFAULT_STYLE + "_fast" in known else "random:fast"
+    return model
+
+
+def _load(spec: str):
+    import torch
+    from ..model import FAST_CONFIG, NetConfig, TransformerNet
+    from ..styles import Style, load_style
+    if spec.startswith("random:"):  # no trained file yet: same architecture, random weights
+        config = FAST_CONFIG if spec.endswith("fast") else NetConfig()
+        torch.manual_seed(0)
+        net = TransformerNet(config)
+        return Style(name=spec, styles=(spec,), config=config, state=net.state_dict())
+    return load_style(spec)
+
+
+def _make_clip(path: Path, width: int, height: int, frames: int) -> Path:
+    """A moving real photo (pan over a shared/ photo if present, else a gradient) as H.264."""
+    from ..media import MediaInfo, Stamp, open_sink
+    from fractions import Fraction
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (height + frames * 2, width + frames * 4, 3), dtype=np.uint8)
+    info = MediaInfo(path=None, kind="video", width=width, height=height, fps=25.0,
+                     time_base=Fraction(1, 25))
+    with open_sink(path, info, audio=False) as sink:
+        for i in range(frames):
+            sink.write(np.ascontiguousarray(base[i * 2:i * 2 + height, i * 4:i * 4 + width]),
+                       Stamp(pts=i, time_base=Fraction(1, 25)))
+    return path
+
+
+def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, clip: Path) -> dict:
+    """Measure one row in this process (called in a subprocess by :func:`run`)."""
+    import torch
+    from ..media import open_media
+    from ..pipeline import ConvertOptions, convert
+    from ..stylizer import Stylizer, StylizerOptions
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    so = StylizerOptions(device="cuda" if mode == "cuda-fp16" else "cpu",
+                         precision={"eager-fp32": "fp32", "compiled-fp32": "fp32",
+                                    "compiled-bf16": "bf16", "cuda-fp16": "fp16"}[mode],
+                         compile=mode.startswith("compiled"))
+    stylizer = Stylizer(_load(_style_for(model)), so)
+    frame = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    sync = torch.cuda.synchronize if mode == "cuda-fp16" else (lambda: None)
+    t = time.perf_counter()
+    stylizer(frame)
+    sync()
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(opts.repeats):
+        t = time.perf_counter()
+        stylizer(frame)
+        sync()
+        times.append(time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = convert(clip, Path(tmp) / "out.mp4", stylizer, options=ConvertOptions(audio=False))
+    t = time.perf_counter()
+    n = 0
+    with open_media(clip) as src:
+        for f, _ in src:
+            stylizer(f)
+            n += 1
+    live = n / (time.perf_counter() - t)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if mode == "cuda-fp16":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    return {"model": model, "style": stylizer.style.name, "mode": mode, "width": width, "height": height,
+            "fps_model": 1 / statistics.median(times), "fps_e2e": result.fps, "fps_live": live,
+            "first_call_s": first, "peak_mem_mb": peak,
+            "params": sum(p.numel() for p in stylizer.net.parameters())}
+
+
+def run(opts: SpeedOptions, log=print) -> list[dict]:
+    rows: list[dict] = []
+    combos = [("johnson", "eager-fp32")] + [(m, mo) for m in opts.models for mo in opts.modes
+                                           if (m, mo) != ("johnson", "eager-fp32")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for w, h in opts.sizes:
+            clip = _make_clip(Path(tmp) / f"clip{w}x{h}.mp4", w, h, opts.frames)
+            for model, mode in combos:
+                why = _mode_available(mode)
+                if why:
+                    log(f"skip {model} {mode} {w}x{h}: {why}")
+                    continue
+                cmd = [sys.executable, "-m", "fstvideo.bench.speed", "--row",
+                       json.dumps([model, mode, w, h, asdict(opts), str(clip)])]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    log(f"failed {model} {mode} {w}x{h}: {proc.stderr.strip().splitlines()[-1:]}")
+                    continue
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                log(f"{model:8s} {mode:14s} {w}x{h}: {row['fps_model']:.2f} frames/s model-only")
+    ref = {(r["width"], r["height"]): r["fps_model"] for r in rows
+           if r["model"] == "johnson" and r["mode"] == "eager-fp32"}
+    for r in rows:
+        base = ref.get((r["width"], r["height"]))
+        r["x_ref"] = r["fps_model"] / base if base else None
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    head = (f"{'model':8s} {'style':22s} {'mode':14s} {'size':>9s} {'fps model':>9s} {'x ref':>6s} "
+            f"{'fps e2e':>8s} {'fps live':>8s} {'first s':>8s} {'peak MB':>8s}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        xr = f"{r['x_ref']:.2f}" if r.get("x_ref") else "-"
+        lines.append(f"{r['model']:8s} {r['style'][:22]:22s} {r['mode']:14s} {r['width']:>4d}x{r['height']:<4d} "
+                     f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['fps_live']:8.2f} "
+                     f"{r['first_call_s']:8.2f} {r['peak_mem_mb']:8.0f}")
+    return "\n".join(lines)
+
+
+def _handler(args) -> int:
+    import torch
+    sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(","))
+    opts = SpeedOptions(models=tuple(args.models.split(",")), modes=tuple(args.modes.split(",")),
+                        sizes=sizes, repeats=args.repeats, frames=args.frames, threads=args.threads)
+    rows = run(opts, log=(lambda s: print(s, file=sys.stderr)))
+    text = table(rows)
+    header = (f"fstvideo bench speed — torch {torch.__version__}, {os.cpu_count()} CPUs, "
+              f"{torch.backends.cpu.get_cpu_capability()}, cuda: {torch.cuda.is_available()}")
+    save = Path(args.save)
+    save.parent.mkdir(parents=True, exist_ok=True)
+    save.write_text(header + "\n" + text + "\n")
+    save.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=1))
+    if args.json:
+        print(json.dumps({"rows": rows}))
+    else:
+        print(header)
+        print(text)
+        print(f"saved {save} and {save.with_suffix('.json')}", file=sys.stderr)
+    return 0
+
+
+def register(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser("speed", help="frames/s per model variant, mode and size")
+    p.add_argument("--models", default="johnson,fast", help="comma list: johnson, fast, or style names/paths")
+    p.add_argument("--modes", default=",".join(MODES), help="comma list of " + ", ".join(MODES))
+    p.add_argument("--sizes", default="320x240,640x480,1280x720", help="comma list of WxH")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per row (median)")
+    p.add_argument("--frames", type=int, default=24, help="frames in the end-to-end clip")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    p.add_argument("--json", action="store_true", help="print JSON on stdout instead of the table")
+    p.add_argument("--save", default="runs/bench/speed.txt", help="where to save the table (+ .json)")
+    p.set_defaults(func=_handler)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--row":
+    model, mode, w, h, o, clip = json.loads(sys.argv[2])
+    o["sizes"] = tuple(tuple(s) for s in o["sizes"])
+    o = SpeedOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in o.items()})
+    print(json.dumps(run_row(model, mode, w, h, o, Path(clip))))
