@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from fstvideo import NetConfig, TransformerNet, load_style, save_style
+from fstvideo.train.distill import DistillConfig, distill, distill_loss
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def test_distill_loss_known_answers():
+    x = torch.rand(2, 3, 8, 8)
+    assert float(distill_loss(x, x, 1.0)) == 0.0
+    # A constant offset changes pixels by 0.5 and no gradient.
+    assert float(distill_loss(x + 0.5, x, 1.0)) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_distill_two_teachers_into_one_student(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    src = sorted((SHARED / "photos").glob("*.jpg"))[:3] if (SHARED / "photos").is_dir() else []
+    if not src:
+        pytest.skip("../shared/photos not present")
+    for p in src:
+        (photos / p.name).write_bytes(p.read_bytes())
+    tiny = NetConfig(widths=(8, 16, 16), blocks=1)
+    teachers = []
+    for i in range(2):
+        torch.manual_seed(i)
+        teachers.append(str(save_style(tmp_path / f"t{i}.safetensors", TransformerNet(tiny), f"t{i}")))
+    losses = []
+    cfg = DistillConfig(teachers=tuple(teachers), data=str(photos), out=str(tmp_path / "s.safetensors"),
+                        net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
+                        teacher_size=48, crop=32, batch_size=4, iterations=60, lr=5e-3)
+    out = distill(cfg, log=lambda line: losses.append(line))
+    student = load_style(out)
+    assert student.styles == ("t0", "t1") and student.config.n_styles == 2
+    assert student.meta["training"]["method"] == "distillation"
+    assert student.meta["training"]["final_loss"] < 0.5

@@ -1,0 +1,156 @@
+"""Distillation of a trained style into the fast CPU variant (``fstvideo.model.FAST_CONFIG``).
+
+Knowledge distillation (Hinton et al. 2015) applied to feed-forward style transfer, as in
+Wang et al. 2020 ("Collaborative Distillation for Ultra-Resolution Universal Style Transfer"):
+the student learns to reproduce the teacher's *output image*, so no VGG pass is needed per
+step. Teacher outputs are computed once per photo (at ``teacher_size``), then the student trains
+on random aligned crops of (photo, teacher output) pairs. Loss: L1 on pixels plus L1 on image
+gradients (the gradient term keeps brush-stroke edges that a pixel loss alone blurs).
+
+Several teachers make one N-style student (conditional instance norm, Dumoulin et al. 2017):
+each crop picks a random style and is paired with that teacher's output.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
+from fstvideo.styles import load_style, save_style
+
+from .data import find_images, to_chw
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    teachers: tuple[str, ...]          # single-style files (names or paths); N>1 -> one N-style student
+    data: str                          # folder of photos
+    out: str                           # student style file
+    name: str = ""                     # display name; default "<teacher>_fast" (one teacher) or "multi_fast"
+    net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to len(teachers))
+    teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
+    crop: int = 128                    # training crop side, px (multiple of 4)
+    batch_size: int = 8                # crops per step
+    iterations: int = 1500             # optimiser steps
+    lr: float = 2e-3                   # Adam learning rate (cosine-decayed to 0)
+    grad_weight: float = 1.0           # weight of the image-gradient L1 term
+    seed: int = 0                      # seeds init, crops and style choice
+    threads: int = 0                   # torch CPU threads (0: torch's default)
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences of ``BxCxHxW`` along H and W: ``Bx C x(H-1)xW`` and ``BxCxHx(W-1)``."""
+    return x[:, :, 1:, :] - x[:, :, :-1, :], x[:, :, :, 1:] - x[:, :, :, :-1]
+
+
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, grad_weight: float) -> torch.Tensor:
+    """L1(student, teacher) + grad_weight * L1 of their image gradients; Bx3xHxW -> scalar."""
+    loss = F.l1_loss(student, teacher)
+    for a, b in zip(image_gradients(student), image_gradients(teacher)):
+        loss = loss + grad_weight * F.l1_loss(a, b)
+    return loss
+
+
+@torch.inference_mode()
+def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side."""
+    pairs = []
+    for p in photos:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            s = size / max(im.size)
+            w, h = (max(16, round(im.size[0] * s / 4) * 4), max(16, round(im.size[1] * s / 4) * 4))
+            x = to_chw(im.resize((w, h), Image.LANCZOS))
+        pairs.append((x, teacher(x[None])[0].clamp(0, 1)))
+    return pairs
+
+
+def _batch(pairs_by_style, crop: int, n: int, rng: random.Random):
+    xs, ys, styles = [], [], []
+    for _ in range(n):
+        s = rng.randrange(len(pairs_by_style))
+        x, y = pairs_by_style[s][rng.randrange(len(pairs_by_style[s]))]
+        h, w = x.shape[1:]
+        c = min(crop, h, w) // 4 * 4
+        top, left = rng.randrange(h - c + 1), rng.randrange(w - c + 1)
+        x, y = x[:, top:top + c, left:left + c], y[:, top:top + c, left:left + c]
+        if c != crop:
+            x = F.interpolate(x[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
+            y = F.interpolate(y[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
+        if rng.random() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        xs.append(x)
+        ys.append(y)
+        styles.append(s)
+    return torch.stack(xs), torch.stack(ys), torch.tensor(styles)
+
+
+def distill(config: DistillConfig, log=print) -> Path:
+    """Train the student and write it as a style file; returns its path."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.set_flush_denormal(True)  # denormals slow Adam's small ops on CPU
+    rng = random.Random(config.seed)
+    torch.manual_seed(config.seed)
+    teachers = [load_style(t) for t in config.teachers]
+    photos = find_images(config.data)
+    start = time.perf_counter()
+    pairs = []
+    for t in teachers:
+        pairs.append(teacher_pairs(t.build("cpu"), photos, config.teacher_size))
+        log(f"teacher {t.name}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
+    n = len(teachers)
+    net_config = replace(config.net, n_styles=n)
+    student = TransformerNet(net_config).train()
+    opt = torch.optim.Adam(student.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
+    history = []
+    for step in range(1, config.iterations + 1):
+        x, y, s = _batch(pairs, config.crop, config.batch_size, rng)
+        loss = distill_loss(student(x, F.one_hot(s, n).float()), y, config.grad_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(loss.item())
+        if step % 100 == 0 or step == config.iterations:
+            avg = sum(history[-100:]) / len(history[-100:])
+            log(f"step {step}/{config.iterations} loss {avg:.4f} ({time.perf_counter() - start:.0f} s)")
+    minutes = (time.perf_counter() - start) / 60
+    names = [t.styles[0] for t in teachers]
+    name = config.name or (f"{names[0]}_fast" if n == 1 else "multi_fast")
+    credit = [c for t in teachers for c in t.meta.get("credit", [])]
+    training = {"method": "distillation", "config": {**asdict(config), "net": net_config.to_dict()},
+                "teachers": [str(t.path) for t in teachers], "final_loss": sum(history[-50:]) / 50,
+                "minutes": round(minutes, 1)}
+    return save_style(config.out, student, name, styles=names, training=training, credit=credit)
+
+
+def _handler(args) -> int:
+    cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
+                        teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
+                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads)
+    print(f"wrote {distill(cfg)}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("distill", help="train the fast CPU variant from trained style(s)")
+    p.add_argument("teacher", nargs="+", help="trained style name(s) or file(s); several -> one multi-style model")
+    p.add_argument("--data", required=True, help="folder of photos")
+    p.add_argument("-o", "--output", required=True, help="output .safetensors")
+    p.add_argument("--name", default=None, help="display name (default <teacher>_fast)")
+    p.add_argument("--teacher-size", type=int, default=384, help="longest side of photos for the teacher, px")
+    p.add_argument("--crop", type=int, default=128, help="training crop side, px")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--iterations", type=int, default=1500)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.set_defaults(func=_handler)
