@@ -2,13 +2,14 @@
 stdin), name the output, refuse to overwrite, show progress, and print one summary line."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MediaError, OptionsError
-from .media import open_media, open_sink, probe_kind, read_image, write_image
+from .media import open_media, open_sink, probe_kind, read_image, sink_kind, write_image
 from .pipeline import ConvertOptions, convert
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -38,11 +39,19 @@ def default_output(src: Path, kind: str, style: str) -> Path:
     return src.with_name(f"{src.stem}_{tag}{ext}")
 
 
-def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+def _check_output(src: Path, dst: Path, overwrite: bool, folder_made_later: bool = False) -> None:
+    """Fail before any work: same file as the input, existing output, unusable folder or extension."""
     if dst.resolve() == src.resolve():
         raise OptionsError(f"output {dst} is the input; choose another -o")
     if dst.exists() and not overwrite:
         raise OptionsError(f"{dst} exists (use --overwrite to replace it)")
+    sink_kind(dst)
+    parent = dst.parent
+    if not folder_made_later:
+        if not parent.is_dir():
+            raise MediaError(f"{dst}: output folder {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise MediaError(f"{dst}: output folder {parent} is not writable")
 
 
 def _smoother(request: ConvertRequest):
@@ -60,11 +69,17 @@ def _summary(request: ConvertRequest, dst, frames: int, seconds: float) -> None:
         print(f"wrote {dst}: {frames} frames in {seconds:.1f} s ({fps:.2f} frames/s)", file=sys.stderr)
 
 
+def _notes(notes) -> None:
+    for line in dict.fromkeys(notes):  # each once, in order
+        print(f"note: {line}", file=sys.stderr)
+
+
 def _convert_image(src: Path, dst: Path, stylizer) -> None:
     with open_media(src) as source:
         (frame, stamp), = list(source)
         with open_sink(dst, source.info) as sink:
             sink.write(stylizer(frame), stamp)
+        _notes([*source.notes, *sink.notes])
 
 
 def _convert_stream(src: Path, dst: Path, stylizer, request: ConvertRequest, total: int | None) -> int:
@@ -76,6 +91,7 @@ def _convert_stream(src: Path, dst: Path, stylizer, request: ConvertRequest, tot
                          options=ConvertOptions(audio=request.audio, batch=request.batch))
     finally:
         bar.close()
+    _notes(result.notes)
     return result.frames
 
 
@@ -102,7 +118,7 @@ def _convert_folder(src: Path, dst: Path, stylizer, request: ConvertRequest) -> 
             continue  # not media: left alone
         out = dst / p.relative_to(src)
         out = out.with_suffix(".mp4") if kind == "video" and out.suffix.lower() not in VIDEO_OUT_EXTS else out
-        _check_output(p, out, request.overwrite)
+        _check_output(p, out, request.overwrite, folder_made_later=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         frames += _convert_file(p, out, stylizer, request)
         done += 1

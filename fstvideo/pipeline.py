@@ -32,6 +32,7 @@ class ConvertResult:
     frames: int      # frames written
     seconds: float   # wall-clock time of the whole conversion
     path: Path       # the finished output
+    notes: tuple[str, ...] = ()  # one-line remarks from source and sink (audio re-encoded, size padded, ...)
 
     @property
     def fps(self) -> float:
@@ -125,6 +126,7 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
             if errors:
                 raise errors[0]
             sink.close()
+            notes = tuple(source.notes) + tuple(sink.notes)
         except BaseException:
             stop.set()
             writer.join(timeout=5)
@@ -133,4 +135,4 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
         finally:
             stop.set()
             reader.join(timeout=5)
-    return ConvertResult(frames=count, seconds=time.perf_counter() - start, path=Path(dst))
+    return ConvertResult(frames=count, seconds=time.perf_counter() - start, path=Path(dst), notes=notes)

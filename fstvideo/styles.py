@@ -162,6 +162,9 @@ def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: 
     os.close(fd)
     try:
         save_file(state, tmp, metadata={"fstvideo": json.dumps(meta)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a style file is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

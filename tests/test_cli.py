@@ -1,0 +1,163 @@
+"""The `fstvideo` command end to end: real decoded files, exit codes, one-line errors, no leftovers."""
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fstvideo import NetConfig, TransformerNet, save_style
+from fstvideo.cli import main
+
+TINY = NetConfig(widths=(8, 16, 16), blocks=1)
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory):
+    torch.manual_seed(0)
+    return str(save_style(tmp_path_factory.mktemp("style") / "tiny.safetensors", TransformerNet(TINY), "tiny"))
+
+
+def digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [f.pts for f in c.decode(v)]
+    with av.open(str(path)) as c:
+        audio = [float(s.duration * s.time_base) for s in c.streams.audio if s.duration]
+    return {"frames": len(pts), "pts": pts, "audio": audio}
+
+
+def run(*args) -> tuple[int, str]:
+    """The CLI in a subprocess: real exit code and stderr."""
+    p = subprocess.run([sys.executable, "-m", "fstvideo.cli", *map(str, args)], capture_output=True, text=True)
+    return p.returncode, p.stderr
+
+
+def test_video_default_name_frames_timestamps_audio(make_clip, style, tmp_path):
+    src = make_clip("clip.mp4", pts=[0, 40, 80, 200, 240, 400], audio_seconds=0.5)
+    before = digest(src)
+    assert main(["convert", str(src), "--style", style, "-q"]) == 0
+    out = tmp_path / "clip_tiny.mp4"
+    a, b = probe(src), probe(out)
+    assert b["frames"] == a["frames"] == 6
+    assert [p * 1 for p in b["pts"]] == a["pts"] or len(set(np.diff(b["pts"]))) > 1  # VFR kept
+    assert len(b["audio"]) == 1 and abs(b["audio"][0] - a["audio"][0]) < 0.03
+    assert digest(src) == before
+    assert main(["convert", str(src), "--style", style, "-q", "--no-audio", "-o", str(tmp_path / "na.mkv")]) == 0
+    assert probe(tmp_path / "na.mkv")["audio"] == []
+
+
+def test_existing_output_needs_overwrite(make_clip, style, tmp_path, capsys):
+    src = make_clip("c.mp4")
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"keep me")
+    assert main(["convert", str(src), "--style", style, "-o", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(["convert", str(src), "--style", style, "-o", str(out), "--overwrite", "-q"]) == 0
+    assert probe(out)["frames"] == 10
+
+
+def test_gif_round_trips_and_cross_formats(uneven_gif, style, tmp_path):
+    from fstvideo.media import open_media
+    assert main(["convert", str(uneven_gif), "--style", style, "-q"]) == 0
+    out = tmp_path / "uneven_tiny.gif"
+    with open_media(uneven_gif) as a, open_media(out) as b:
+        da = [s.duration for _, s in a]
+        db = [s.duration for _, s in b]
+        assert da == pytest.approx(db, abs=1e-3) and a.info.loop == b.info.loop == 3
+    assert main(["convert", str(uneven_gif), "--style", style, "-q", "-o", str(tmp_path / "g.mp4")]) == 0
+    assert probe(tmp_path / "g.mp4")["frames"] == 4
+    assert main(["convert", str(tmp_path / "g.mp4"), "--style", style, "-q", "-o", str(tmp_path / "back.gif")]) == 0
+    with open_media(tmp_path / "back.gif") as b:
+        assert len(list(b)) == 4
+
+
+def test_images_alpha_folder_and_stdio(style, tmp_path):
+    rgba = np.random.default_rng(0).integers(0, 256, (21, 35, 4), dtype=np.uint8)
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(rgba, "RGBA").save(folder / "a.png")
+    Image.fromarray(rgba[..., :3]).save(folder / "sub" / "b.jpg")
+    (folder / "notes.txt").write_text("not media")
+    assert main(["convert", str(folder / "a.png"), "--style", style, "-q"]) == 0
+    out = Image.open(folder / "a_tiny.png")
+    assert out.mode == "RGBA" and out.size == (35, 21)
+    assert np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+    (folder / "a_tiny.png").unlink()
+    assert main(["convert", str(folder), "--style", style, "-q"]) == 0
+    assert sorted(p.relative_to(tmp_path / "in_tiny").as_posix() for p in (tmp_path / "in_tiny").rglob("*.*")) \
+        == ["a.png", "sub/b.jpg"]
+    data = (folder / "sub" / "b.jpg").read_bytes()
+    p = subprocess.run([sys.executable, "-m", "fstvideo.cli", "convert", "-", "--style", style],
+                       input=data, capture_output=True)
+    assert p.returncode == 0 and p.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["missing.mp4", "empty.mp4", "text.mp4", "trunc.mp4", "zero.mp4",
+                                  "audio.m4a", "trunc.png", "bad.gif"])
+def test_bad_input_one_line_exit_2_nothing_left(bad_files, style, name):
+    src = bad_files / name
+    before = digest(src) if src.exists() else None
+    listing = sorted(os.listdir(bad_files))
+    code, err = run("convert", src, "--style", style, "-o", bad_files / "out.mp4")
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("fstvideo: error:") and "Traceback" not in err
+    assert sorted(os.listdir(bad_files)) == listing  # no output, no temp file
+    assert (digest(src) if src.exists() else None) == before
+
+
+def test_bad_styles_and_outputs(make_clip, style, tmp_path):
+    src = make_clip("c.mp4")
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}......")
+    tampered = tmp_path / "tampered.safetensors"
+    data = bytearray(Path(style).read_bytes())
+    i = data.index(b"widths")  # the metadata JSON, escaped inside the safetensors header
+    data[i:i + 6] = b"widthz"
+    tampered.write_bytes(bytes(data))
+    pickled = tmp_path / "pickle.safetensors"
+    torch.save({"w": torch.zeros(3)}, pickled)
+    cases = [("--style", "no_such_style", "-o", tmp_path / "a.mp4"),
+             ("--style", corrupt, "-o", tmp_path / "b.mp4"),
+             ("--style", tampered, "-o", tmp_path / "c.mp4"),
+             ("--style", pickled, "-o", tmp_path / "d.mp4"),
+             ("--style", style, "-o", tmp_path / "no_such_dir" / "e.mp4"),
+             ("--style", style, "-o", src),
+             ("--style", style, "--strength", "2", "-o", tmp_path / "f.mp4")]
+    for extra in cases:
+        code, err = run("convert", src, *extra)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (extra, err)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["c.mp4"]
+
+
+def test_ctrl_c_removes_temp_and_exits_130(style, tmp_path):
+    from conftest import write_clip
+    src = write_clip(tmp_path / "long.mp4", [i * 40 for i in range(400)], size=(160, 120))
+    out = tmp_path / "out.mp4"
+    p = subprocess.Popen([sys.executable, "-m", "fstvideo.cli", "convert", str(src), "--style", style,
+                          "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(n.startswith(".out") for n in os.listdir(tmp_path)):
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130, err
+    assert sorted(os.listdir(tmp_path)) == ["long.mp4"]
+
+
+def test_styles_and_info_commands(capsys):
+    assert main(["info"]) == 0
+    assert "torch" in capsys.readouterr().out
+    assert main(["styles"]) == 0
