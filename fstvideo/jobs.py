@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import MediaError, OptionsError
@@ -127,9 +127,16 @@ def _convert_folder(src: Path, dst: Path, stylizer, request: ConvertRequest) -> 
     return frames
 
 
+def _no_compile_for_one_frame(stylizer) -> None:
+    """Compiling costs seconds up front and pays only over many frames: not for one image."""
+    if stylizer.options.compile:
+        stylizer.set_options(replace(stylizer.options, compile=False))
+
+
 def run_convert(request: ConvertRequest, stylizer) -> None:
     start = time.perf_counter()
     if request.input == "-":
+        _no_compile_for_one_frame(stylizer)
         frame, alpha = read_image(sys.stdin.buffer)
         out = stylizer(frame)
         if request.output in (None, "-"):
@@ -144,6 +151,8 @@ def run_convert(request: ConvertRequest, stylizer) -> None:
     if not src.exists():
         raise MediaError(f"{src}: no such file or folder")
     kind = "folder" if src.is_dir() else probe_kind(src)
+    if kind == "image":
+        _no_compile_for_one_frame(stylizer)
     style = stylizer.style.name
     if request.output == "-":
         if kind != "image":

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .errors import OptionsError
 from .frames import check_frame, to_frames, to_tensor
+from .guided import guided_upsample
 from .styles import Style, load_style
 
 # BT.601 luma weights, the ones JPEG/YCbCr use: shape 1x3x1x1 for broadcasting over Bx3xHxW.
@@ -37,6 +38,8 @@ class StylizerOptions:
     strength: float = 1.0         # 0 = input, 1 = full style; mixes pixels with the input
     preserve_color: bool = False  # keep the input's chroma, stylize luminance only
     max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
+    scale: float = 1.0            # resolution the net sees relative to the input (0.5: half width/height)
+    upsample: str = "guided"      # back to input size after downscaling: "guided" (edge-aware) or "bilinear"
     compile: bool = False         # torch.compile with inductor freezing (first call per size is slow)
     blend: tuple[tuple[str, float], ...] = ()  # multi-style files: (style name, weight) pairs; () = first style
 
@@ -47,6 +50,10 @@ class StylizerOptions:
             raise OptionsError(f"unknown precision '{self.precision}' (auto, fp32, bf16, fp16)")
         if not 0.0 <= float(self.strength) <= 1.0:
             raise OptionsError(f"strength must be in [0, 1], got {self.strength}")
+        if not 0.05 <= float(self.scale) <= 1.0:
+            raise OptionsError(f"scale must be in [0.05, 1], got {self.scale}")
+        if self.upsample not in ("guided", "bilinear"):
+            raise OptionsError(f"unknown upsampling '{self.upsample}' (guided, bilinear)")
         if self.max_size is not None and int(self.max_size) < _MIN_SIDE:
             raise OptionsError(f"max size must be at least {_MIN_SIDE} px, got {self.max_size}")
         return self
@@ -173,8 +180,8 @@ class Stylizer:
         h, w = frames[0].shape[:2]
         x = to_tensor(frames, device)  # Bx3xHxW fp32 [0,1]
         small = x
-        if options.max_size and max(h, w) > options.max_size:
-            s = options.max_size / max(h, w)
+        s = min(float(options.scale), options.max_size / max(h, w) if options.max_size else 1.0)
+        if s < 1.0:
             size = (max(1, round(h * s)), max(1, round(w * s)))
             small = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
         xp, sh, sw = _pad_to(small, net.multiple)
@@ -184,7 +191,10 @@ class Stylizer:
             y = model(xp)
         y = y.float()[..., :sh, :sw].clamp(0.0, 1.0)  # the stylized image as shown, before mixing
         if y.shape[-2:] != (h, w):
-            y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+            if options.upsample == "guided" and min(sh, sw) >= 8:
+                y = guided_upsample(y, small, x).clamp(0.0, 1.0)
+            else:
+                y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         if options.preserve_color:
             luma = _LUMA.to(device)
             y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))

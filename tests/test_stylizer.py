@@ -81,3 +81,32 @@ def test_cuda_request_without_gpu_is_a_clear_error(style_path):
         pytest.skip("a GPU is present")
     with pytest.raises(OptionsError, match="CUDA"):
         Stylizer(style_path, StylizerOptions(device="cuda"))
+
+
+def test_guided_upsample_known_answers():
+    from fstvideo.guided import guided_upsample
+    hi = torch.rand(1, 3, 40, 60)
+    lo = torch.nn.functional.interpolate(hi, size=(20, 30), mode="bilinear", antialias=True, align_corners=False)
+    const = torch.full((1, 3, 20, 30), 0.3)
+    assert torch.allclose(guided_upsample(const, lo, hi), torch.full((1, 3, 40, 60), 0.3), atol=1e-5)
+    # The low-res guide itself comes back as (nearly) the high-res guide's luminance structure:
+    grey = (lo * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).repeat(1, 3, 1, 1)
+    up = guided_upsample(grey, lo, hi, eps=1e-6)
+    g_hi = (hi * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True).repeat(1, 3, 1, 1)
+    assert (up - g_hi).abs().mean() < 0.02
+
+
+def test_half_scale_guided_returns_input_size(style_path):
+    frame = np.random.default_rng(6).integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    for up in ("guided", "bilinear"):
+        out = Stylizer(style_path, StylizerOptions(scale=0.5, upsample=up))(frame)
+        assert out.shape == frame.shape
+
+
+def test_compiled_close_to_eager(style_path):
+    frame = np.random.default_rng(7).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    ref = Stylizer(style_path)(frame).astype(int)
+    compiled = Stylizer(style_path, StylizerOptions(compile=True))
+    assert np.abs(compiled(frame).astype(int) - ref).max() <= 1
+    crop = np.ascontiguousarray(frame[:16, :12])  # a new size: compiled again, still the same result
+    assert np.abs(compiled(crop).astype(int) - Stylizer(style_path)(crop).astype(int)).max() <= 1
