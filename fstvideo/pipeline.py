@@ -70,7 +70,12 @@ def _reader(source, q: queue.Queue, stop: threading.Event) -> None:
 def _writer(sink, q: queue.Queue, stop: threading.Event, errors: list) -> None:
     try:
         while True:
-            item = q.get()
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set():  # the main thread gave up (error, Ctrl-C): stop without finishing
+                    return
+                continue
             if item is _END:
                 return
             sink.write(*item)

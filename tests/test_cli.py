@@ -161,3 +161,29 @@ def test_styles_and_info_commands(capsys):
     assert main(["info"]) == 0
     assert "torch" in capsys.readouterr().out
     assert main(["styles"]) == 0
+
+
+def test_pipeline_failure_in_stylizer_leaves_nothing(make_clip, tmp_path):
+    from fstvideo.pipeline import convert
+    src = make_clip("c.mp4")
+    calls = []
+
+    def broken(frame):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return frame
+
+    with pytest.raises(RuntimeError, match="boom"):
+        convert(src, tmp_path / "o.mp4", broken)
+    assert sorted(os.listdir(tmp_path)) == ["c.mp4"]
+
+
+def test_pipeline_identity_keeps_every_frame(make_clip, tmp_path):
+    from fstvideo.media import open_media
+    from fstvideo.pipeline import convert
+    src = make_clip("c.mp4", pts=[0, 40, 120, 160, 400])
+    result = convert(src, tmp_path / "o.mp4", lambda f: f)
+    assert result.frames == 5 and result.path.exists()
+    with open_media(src) as a, open_media(tmp_path / "o.mp4") as b:
+        assert [s.time for _, s in a] == pytest.approx([s.time for _, s in b])
