@@ -1,0 +1,122 @@
+"""``fstvideo gui`` (alias ``fstvideo webcam``): the live style-transfer window.
+
+PyQt6 is imported only when the window opens, so ``fstvideo --help`` works without it and a
+missing PyQt6 or display is one error line, not a traceback or a Qt abort."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from fstvideo.errors import MediaError, OptionsError
+
+RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "native": None}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, default=0, metavar="N", help="camera index (default: 0)")
+    src.add_argument("--source", default=None, metavar="FILE",
+                     help="play a video/GIF file in a loop instead of a camera")
+    p.add_argument("--style", default=None,
+                   help="starting style: bundled/user name or a .safetensors path (default: starry_night)")
+    p.add_argument("--fast", action="store_true", help="use the style's fast CPU variant (<name>_fast)")
+    p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
+    p.add_argument("--smooth", action="store_true", help="temporal smoothing on at start")
+    p.add_argument("--resolution", choices=list(RESOLUTION_CHOICES), default=None,
+                   help="processing resolution (default: 240p on CPU, native on CUDA)")
+    p.add_argument("--no-mirror", action="store_true", help="don't mirror the camera image")
+    p.add_argument("--side-by-side", action="store_true", help="show original | stylized")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--output-dir", default=".", metavar="DIR", help="where snapshots and recordings go")
+    p.add_argument("--fullscreen", action="store_true", help="start in full screen")
+    p.add_argument("--screenshot", default=None, metavar="PNG", help=argparse.SUPPRESS)  # docs: grab and quit
+    p.add_argument("--screenshot-frames", type=int, default=40, help=argparse.SUPPRESS)
+
+
+def register(subparsers) -> None:
+    """Add ``gui`` and its alias ``webcam`` to the ``fstvideo`` subcommands."""
+    for name, text in (("gui", "live style-transfer window (camera or looping video)"),
+                       ("webcam", "alias of gui")):
+        p = subparsers.add_parser(name, help=text, description="Live style-transfer window. "
+                                  "Press F1 in the window for the keyboard shortcuts.")
+        add_arguments(p)
+        p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace):
+    from fstvideo.styles import DEFAULT_STYLE, resolve, resolve_fast
+    from fstvideo.stylizer import StylizerOptions, pick_device
+
+    from .worker import Settings
+    if not 0.0 <= args.strength <= 1.0:
+        raise OptionsError(f"--strength must be in [0, 1], got {args.strength}")
+    if args.source is not None:
+        path = Path(args.source)
+        if not path.is_file():
+            raise MediaError(f"{path}: no such file")
+        source: int | str = str(path)
+    else:
+        source = args.camera
+    if not Path(args.output_dir).is_dir():
+        raise OptionsError(f"--output-dir {args.output_dir}: not a folder")
+    device = pick_device(StylizerOptions(device=args.device).validate().device)  # bad devices fail here
+    default = None if device.type == "cuda" else 240  # CPU: a modest net size keeps it live
+    resolution = RESOLUTION_CHOICES[args.resolution] if args.resolution else default
+    spec = args.style or DEFAULT_STYLE
+    style = str(resolve_fast(spec) if args.fast else resolve(spec))  # unknown names fail here, in one line
+    return Settings(source=source, style=style, strength=args.strength, preserve_color=args.preserve_color,
+                    smooth=args.smooth, resolution=resolution, mirror=not args.no_mirror,
+                    side_by_side=args.side_by_side, device=args.device)
+
+
+def _check_display() -> None:
+    try:
+        import PyQt6.QtWidgets  # noqa: F401
+    except ImportError:
+        raise OptionsError("the window needs PyQt6: pip install 'fstvideo[gui]'") from None
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if sys.platform.startswith("linux") and headless and not os.environ.get("QT_QPA_PLATFORM"):
+        raise OptionsError("no display (DISPLAY/WAYLAND_DISPLAY unset); run it in a desktop session "
+                           "or under xvfb-run")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _check_display()
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from .window import StyleWindow
+    app = QApplication.instance() or QApplication(["fstvideo"])
+    window = StyleWindow(settings, output_dir=args.output_dir)
+    window.showFullScreen() if args.fullscreen else window.show()
+    if args.screenshot:
+        def grab() -> None:  # once enough frames went by (and thumbnails had time to render)
+            if window.frames_shown >= args.screenshot_frames:
+                window.grab().save(args.screenshot)
+                window.close()
+            else:
+                QTimer.singleShot(200, grab)
+        QTimer.singleShot(200, grab)
+    app.exec()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fstvideo.gui.app [options]``: the window without the ``fstvideo`` command."""
+    from fstvideo.errors import FstError
+    p = argparse.ArgumentParser(prog="fstvideo gui", description="Live style-transfer window.")
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except FstError as e:
+        print(f"fstvideo gui: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What the window asks of the worker (:class:`Settings`) and what it gets back per frame
+(:class:`FrameStats`). Plain frozen dataclasses, no Qt: the window replaces the whole Settings
+object under a lock, the worker reads one consistent snapshot per frame."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fstvideo import DEFAULT_STYLE
+
+RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("native", None)]  # label, short side px
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: int | str = 0          # camera index, or a video/GIF/image file played in a loop
+    style: str = DEFAULT_STYLE     # bundled/user style name or a .safetensors path
+    strength: float = 1.0          # 0 = original, 1 = full style
+    preserve_color: bool = False   # stylize luminance only, keep the camera's colours
+    smooth: bool = False           # flow-guided temporal smoothing (fstvideo.temporal), if installed
+    resolution: int | None = 240   # processing height (short side, px); None = native. Frames are
+                                   # shrunk to it before the net: display, snapshots and recordings too
+    mirror: bool = True            # cameras only: flip left-right, like a mirror
+    side_by_side: bool = False     # show original | stylized
+    record: str | None = None      # MP4 being recorded (stylized frames, capture timing); None = off
+    device: str = "auto"           # torch device for the net: auto, cpu, cuda
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    fps: float          # images published per second (exponential average)
+    latency_ms: float   # capture of the frame -> its image published, ms
+    width: int          # source frame size, px
+    height: int
+    net_width: int      # size the net sees (processing resolution), px
+    net_height: int
+    dropped: int        # frames dropped since the source opened (latest-frame policy)
+    style: str          # display name of the style that made this image ("" = none loaded)
+    recording: bool     # a recording is running
+
+
+def net_size(height: int, width: int, resolution: int | None) -> int | None:
+    """Processing height ``resolution`` (short side, px) -> the longest side to shrink a frame
+    to (what Stylizer calls ``max_size``); None when the frame is already that small or
+    ``resolution`` is None (native)."""
+    short, long = min(height, width), max(height, width)
+    if resolution is None or short <= resolution:
+        return None
+    return max(16, round(resolution * long / short))
+
+
+def thumbnail_base(n: int = 72) -> np.ndarray:
+    """The fixed small picture stylized for style thumbnails: sky, sun, hills (nxnx3 RGB)."""
+    y, x = np.mgrid[0:n, 0:n].astype(np.float32) / n
+    img = np.stack([90 + 120 * y, 140 + 80 * y, 235 - 60 * y], axis=-1)
+    img[(x - 0.7) ** 2 + (y - 0.3) ** 2 < 0.02] = (250, 210, 70)
+    hills = y > 0.62 + 0.12 * np.sin(6 * x)
+    img[hills] = np.stack([40 + 60 * x, 120 + 50 * y, 50 + 0 * x], axis=-1)[hills]
+    return np.ascontiguousarray(img.clip(0, 255).astype(np.uint8))
+
+
+def smoothing_available() -> bool:
+    """Whether fstvideo.temporal (written separately, optional) can be imported."""
+    try:
+        import fstvideo.temporal  # noqa: F401
+        return True
+    except ImportError:
+        return False
