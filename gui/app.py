@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from fstvideo.errors import MediaError, OptionsError
+from fstvideo.errors import FstError, MediaError, OptionsError
 
 RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "native": None}
 
@@ -21,7 +21,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="play a video/GIF file in a loop instead of a camera")
     p.add_argument("--style", default=None,
                    help="starting style: bundled/user name or a .safetensors path (default: starry_night)")
-    p.add_argument("--fast", action="store_true", help="use the style's fast CPU variant (<name>_fast)")
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument("--fast", action="store_true",
+                       help="use the style's fast CPU variant (<name>_fast); the default on CPU when installed")
+    speed.add_argument("--full", action="store_true", help="use the full model even on CPU")
     p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
     p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
     p.add_argument("--smooth", action="store_true", help="temporal smoothing on at start")
@@ -66,7 +69,13 @@ def _settings(args: argparse.Namespace):
     default = None if device.type == "cuda" else 240  # CPU: a modest net size keeps it live
     resolution = RESOLUTION_CHOICES[args.resolution] if args.resolution else default
     spec = args.style or DEFAULT_STYLE
-    style = str(resolve_fast(spec) if args.fast else resolve(spec))  # unknown names fail here, in one line
+    style = str(resolve(spec))  # unknown names fail here, in one line
+    if args.fast or (device.type == "cpu" and not args.full):
+        try:
+            style = str(resolve_fast(spec))
+        except FstError:
+            if args.fast:  # asked for explicitly: say there is none; by default keep the full model
+                raise
     return Settings(source=source, style=style, strength=args.strength, preserve_color=args.preserve_color,
                     smooth=args.smooth, resolution=resolution, mirror=not args.no_mirror,
                     side_by_side=args.side_by_side, device=args.device)
