@@ -126,7 +126,13 @@ def distill(config: DistillConfig, log=print) -> Path:
     names = [t.styles[0] for t in teachers]
     name = config.name or (f"{names[0]}_fast" if n == 1 else "multi_fast")
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
-    training = {"method": "distillation", "config": {**asdict(config), "net": net_config.to_dict()},
+    # "config" keeps the teacher's loss definitions and paintings, so `bench quality` scores the
+    # student exactly as it scores the teacher; "distill" is this run's own config.
+    teacher_cfg = dict((teachers[0].meta.get("training") or {}).get("config") or {})
+    teacher_cfg["styles"] = [p for t in teachers for p in
+                             ((t.meta.get("training") or {}).get("config") or {}).get("styles", [])]
+    training = {"method": "distillation", "config": teacher_cfg,
+                "distill": {**asdict(config), "net": net_config.to_dict()},
                 "teachers": [str(t.path) for t in teachers], "final_loss": sum(history[-50:]) / 50,
                 "minutes": round(minutes, 1)}
     return save_style(config.out, student, name, styles=names, training=training, credit=credit)
