@@ -1,0 +1,102 @@
+"""``fstvideo bench quality``: VGG16 style and content losses (the training definitions and
+weights) of a feed-forward style's output versus the Gatys et al. 2015 optimisation result for
+the same photo and painting. Lower is better; Gatys is the reference the net approximates.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from fstvideo.errors import OptionsError, StyleError
+
+
+def register(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser("quality", help="style/content losses: feed-forward vs Gatys optimisation")
+    p.add_argument("photo")
+    p.add_argument("--style", required=True, help="style name or style file")
+    p.add_argument("--painting", help="painting image (default: from the style file's training config)")
+    p.add_argument("--size", type=int, default=256, help="photo's longest side, px")
+    p.add_argument("--iterations", type=int, default=100, help="L-BFGS evaluations for Gatys")
+    p.add_argument("--save", help="table file (default runs/bench/quality-<style>.txt)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_quality)
+
+
+def painting_of(style) -> str:
+    cfg = (style.meta.get("training") or {}).get("config") or {}
+    paths = cfg.get("styles") or []
+    for p in paths:
+        if Path(p).is_file():
+            return p
+    raise StyleError(f"style '{style.name}' does not name an existing painting; pass --painting PATH")
+
+
+def measure(photo: torch.Tensor, painting: torch.Tensor, net, training: dict, iterations: int) -> dict:
+    """Weighted content/style/tv losses of net(photo) and of the Gatys result, plus timings."""
+    from fstvideo.train import losses
+    from fstvideo.train.gatys import GatysConfig, stylize
+    from fstvideo.train.vgg import VGGFeatures
+    cw = float(training.get("content_weight", 1.0))
+    sw = float(training.get("style_weight", 5e3))
+    tw = float(training.get("tv_weight", 10.0))
+    layers = dict(training.get("style_layers") or [(n, 1.0) for n in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")])
+    content_layer = training.get("content_layer", "relu2_2")
+    vgg = VGGFeatures(tuple(layers) + (content_layer,))
+    with torch.no_grad():
+        fs = vgg(painting)
+        grams = {k: losses.gram(fs[k]) for k in layers}
+        fx = vgg(photo)[content_layer]
+
+    def score(img: torch.Tensor) -> dict:
+        with torch.no_grad():
+            f = vgg(img)
+            return {"content": cw * float(losses.content_loss(f[content_layer], fx)),
+                    "style": sw * float(losses.style_loss(f, grams, layers)),
+                    "tv": tw * float(losses.total_variation(img))}
+
+    rows = {"photo (no stylization)": score(photo)}
+    t = time.perf_counter()
+    with torch.no_grad():
+        y = net(photo).clamp(0, 1)
+    rows["feed-forward"] = {**score(y), "seconds": time.perf_counter() - t}
+    t = time.perf_counter()
+    g = stylize(photo, painting, GatysConfig(iterations=iterations, content_weight=cw, style_weight=sw,
+                                             tv_weight=tw), vgg=vgg)
+    rows[f"gatys (L-BFGS {iterations})"] = {**score(g), "seconds": time.perf_counter() - t}
+    return rows
+
+
+def run_quality(a: argparse.Namespace) -> int:
+    from fstvideo.styles import load_style
+    from fstvideo.train.data import load_painting
+    if a.size < 16 or a.iterations < 1:
+        raise OptionsError("--size must be >= 16 and --iterations >= 1")
+    style = load_style(a.style)
+    training = (style.meta.get("training") or {}).get("config") or {}
+    painting = load_painting(a.painting or painting_of(style), int(training.get("style_size", 256)))
+    photo = load_painting(a.photo, a.size)
+    h, w = photo.shape[2] // 4 * 4, photo.shape[3] // 4 * 4
+    photo = photo[:, :, :h, :w]
+    net = style.build("cpu")
+    rows = measure(photo, painting, net, training, a.iterations)
+    if a.json:
+        text = json.dumps({"style": style.name, "photo": str(a.photo), "size": [w, h], "rows": rows}, indent=1)
+    else:
+        lines = [f"quality: style {style.name}, photo {a.photo} ({w}x{h}); weighted VGG16 losses, lower is better",
+                 f"{'':28s} {'content':>10s} {'style':>10s} {'tv':>8s} {'seconds':>8s}"]
+        for k, r in rows.items():
+            lines.append(f"{k:28s} {r['content']:10.3f} {r['style']:10.3f} {r['tv']:8.3f} "
+                         f"{r.get('seconds', float('nan')):8.2f}")
+        text = "\n".join(lines)
+    print(text)
+    save = Path(a.save or Path("runs") / "bench" / f"quality-{style.name}.txt")
+    save.parent.mkdir(parents=True, exist_ok=True)
+    tmp = save.with_name(".tmp-" + save.name)
+    tmp.write_text(text + "\n")
+    os.replace(tmp, save)
+    return 0

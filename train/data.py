@@ -1,0 +1,114 @@
+"""Training images: any folder of photos (recursive; COCO train2014 works as is) and paintings."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from fstvideo.errors import FstError
+
+EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class DataError(FstError):
+    """Training data (photo folder or painting) missing or unreadable."""
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"photo folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTS and p.is_file())
+    if not files:
+        raise DataError(f"no images (jpg/png/...) in {folder}")
+    return files
+
+
+def _open_rgb(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"cannot read image {path} ({e})") from None
+
+
+def to_chw(im: Image.Image) -> torch.Tensor:
+    """PIL RGB -> 3xHxW float32 in [0, 1]."""
+    return torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous().float() / 255.0
+
+
+def load_painting(path: str | os.PathLike, size: int | None, side: str = "longest") -> torch.Tensor:
+    """Painting as 1x3xHxW in [0,1], resized so its ``side`` ("longest"/"shorter") is ``size`` px.
+
+    A smaller painting means larger brush strokes relative to the output (the Gram statistics are
+    measured at a coarser scale).
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"painting not found: {p}")
+    im = _open_rgb(p)
+    if size:
+        w, h = im.size
+        ref = max(w, h) if side == "longest" else min(w, h)
+        s = size / ref
+        im = im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS)
+    return to_chw(im)[None]
+
+
+class PhotoCrops:
+    """Random training crops: shorter side resized to ``size * U(1, max_scale)``, a random
+    ``size x size`` crop, and a random horizontal flip. Decoded images are cached (small sets)."""
+
+    def __init__(self, folder: str | os.PathLike, size: int, seed: int = 0, max_scale: float = 1.5,
+                 cache: int = 512):
+        self.files = find_images(folder)
+        self.size = size
+        self.max_scale = max_scale
+        self.rng = random.Random(seed)
+        self.cache_limit = cache
+        self._cache: dict[Path, Image.Image] = {}
+
+    def _get(self, p: Path) -> Image.Image:
+        im = self._cache.get(p)
+        if im is None:
+            im = _open_rgb(p)
+            # Pre-shrink big photos (COCO is ~640px): a crop never needs more than size*max_scale.
+            need = int(self.size * self.max_scale) + 1
+            w, h = im.size
+            if min(w, h) > 2 * need:
+                s = 2 * need / min(w, h)
+                im = im.resize((round(w * s), round(h * s)), Image.BILINEAR)
+            if len(self._cache) < self.cache_limit:
+                self._cache[p] = im
+        return im
+
+    def sample(self) -> torch.Tensor:
+        """One 3xSxS crop in [0, 1]."""
+        im = self._get(self.rng.choice(self.files))
+        w, h = im.size
+        short = self.size * self.rng.uniform(1.0, self.max_scale)
+        s = short / min(w, h)
+        nw, nh = max(self.size, round(w * s)), max(self.size, round(h * s))
+        im = im.resize((nw, nh), Image.BILINEAR)
+        x0 = self.rng.randint(0, nw - self.size)
+        y0 = self.rng.randint(0, nh - self.size)
+        im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
+        if self.rng.random() < 0.5:
+            im = im.transpose(Image.FLIP_LEFT_RIGHT)
+        return to_chw(im)
+
+    def batch(self, n: int) -> torch.Tensor:
+        """Bx3xSxS."""
+        return torch.stack([self.sample() for _ in range(n)])
+
+    def state(self) -> list:
+        """RNG state as JSON-able data (for checkpoints)."""
+        v, internal, g = self.rng.getstate()
+        return [v, list(internal), g]
+
+    def set_state(self, s: list) -> None:
+        self.rng.setstate((s[0], tuple(s[1]), s[2]))

@@ -1,0 +1,75 @@
+"""Perceptual losses of Gatys et al. 2015 ("A Neural Algorithm of Artistic Style") as used by
+Johnson et al. 2016, plus total variation and a noise-stability term. Pure functions.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """Gram matrix ``BxCxHxW -> BxCxC``, normalised by ``C*H*W`` (Johnson et al. 2016, eq. 3).
+
+    Always computed in fp32, outside any autocast region: bf16/fp16 sums over H*W lose too
+    much precision (and fp16 overflows).
+    """
+    b, c, h, w = f.shape
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        x = f.float().reshape(b, c, h * w)
+        return torch.bmm(x, x.transpose(1, 2)) / (c * h * w)
+
+
+def content_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Feature reconstruction loss: mean squared error of two ``BxCxHxW`` maps -> scalar."""
+    return F.mse_loss(a.float(), b.float())
+
+
+def style_loss(feats: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+               layer_weights: dict[str, float]) -> torch.Tensor:
+    """Sum over layers of ``w_l * MSE(gram(feats[l]), target_grams[l])`` -> scalar.
+
+    ``feats[l]``: ``BxCxHxW``; ``target_grams[l]``: ``BxCxC`` or ``1xCxC`` (broadcast).
+    """
+    total = torch.zeros((), device=next(iter(feats.values())).device)
+    for name, w in layer_weights.items():
+        g = gram(feats[name])
+        t = target_grams[name].to(g.device).expand_as(g)
+        total = total + w * F.mse_loss(g, t)
+    return total
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of vertical and horizontal neighbours of ``BxCxHxW`` -> scalar.
+
+    Anisotropic L1 TV (sum of the two means): penalises the fine high-frequency crosshatch a
+    feed-forward net tends to produce (Johnson et al. 2016, sec. 3.3; Mahendran & Vedaldi 2015).
+    """
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean()
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean()
+    return dh + dw
+
+
+def out_of_range(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance of ``BxCxHxW`` values to ``[0, 1]`` -> scalar (0 when all inside).
+
+    The net's output is unclamped; without this (and a clamped VGG input) it learns to paint
+    extreme-valued blobs, a cheap way to raise Gram magnitudes.
+    """
+    x = x.float()
+    return (x - x.clamp(0, 1)).pow(2).mean()
+
+
+def stability_loss(net: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                   sigma: float = 0.03, mix: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``MSE(y, net(x + n))`` with ``n ~ N(0, sigma^2)`` in [0,1] units; ``y = net(x)``, Bx3xHxW.
+
+    Small input changes (sensor noise, compression, the next video frame) should not change the
+    output much: Gupta et al. 2017 ("Characterizing and Improving Stability in Neural Style
+    Transfer"), Xu et al. 2021 (noise-resilient training). Trades a little style for less flicker.
+    """
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32) * sigma
+    y2 = net((x.float() + noise).to(x.dtype), mix)
+    return F.mse_loss(y.float(), y2.float())

@@ -1,0 +1,377 @@
+"""Training loop for feed-forward style networks (Johnson et al. 2016, "Perceptual Losses for
+Real-Time Style Transfer and Super-Resolution"), with N>1 paintings trained as one conditional
+instance norm model (Dumoulin et al. 2017, "A Learned Representation for Artistic Style").
+
+Checkpoints hold only tensors, numbers, strings and lists (``torch.load(weights_only=True)``
+reads them); the config travels as JSON. Every file is written to a temp file and renamed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from fstvideo.errors import FstError
+from fstvideo.model import NetConfig, TransformerNet
+from fstvideo.styles import save_style
+
+from . import losses
+from .data import PhotoCrops, load_painting
+from .vgg import JOHNSON_CONTENT, JOHNSON_STYLE, VGGFeatures
+
+DEFAULT_LAYERS = tuple((name, 1.0) for name in JOHNSON_STYLE)
+
+
+class TrainError(FstError):
+    """Bad training options or an unusable checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    styles: tuple[str, ...]                # painting paths; N>1 -> one N-style conditional-norm net
+    data: str                              # folder of photos, searched recursively
+    out: str = "style.safetensors"         # final style file (fp16)
+    name: str = ""                         # display name; default: first painting's file stem
+    style_names: tuple[str, ...] = ()      # one name per painting; default: file stems
+    net: NetConfig = NetConfig()           # architecture (n_styles is forced to len(styles))
+    image_size: int = 192                  # training crop side, px (multiple of 4)
+    style_size: int = 320                  # painting resized so its longest side is this, px
+    batch_size: int = 4                    # crops per step
+    iterations: int = 2000                 # optimiser steps in total
+    lr: float = 1e-3                       # Adam learning rate (Johnson et al.)
+    content_weight: float = 1.0            # weight of the relu2_2 feature MSE
+    style_weight: float = 1e5              # weight of the summed Gram MSEs (Grams / (C*H*W))
+    tv_weight: float = 1e-3                # weight of mean-abs total variation ([0,1] units)
+    style_layers: tuple[tuple[str, float], ...] = DEFAULT_LAYERS  # (VGG16 tap, weight) pairs
+    content_layer: str = JOHNSON_CONTENT   # VGG16 tap for the content loss
+    stability_weight: float = 0.0          # >0: noise-stability term (losses.stability_loss)
+    stability_sigma: float = 0.03          # std of the Gaussian input noise, [0,1] units
+    seed: int = 0                          # seeds net init, crops, style choice and noise
+    checkpoint_every: int = 100            # steps between checkpoints (0: only at the end)
+    sample_every: int = 200                # steps between sample PNGs (0: none)
+    run_dir: str = ""                      # checkpoints/samples/curves; default runs/<name>
+    device: str = "auto"                   # "auto" | "cpu" | "cuda"
+    precision: str = "auto"                # "auto" (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) | "fp32" | "bf16" | "fp16"
+    vgg_weights: str = ""                  # explicit VGG16 weights file; default: see weights.find_vgg
+    threads: int = 0                       # torch CPU threads (0: leave torch's default)
+    init: str = ""                         # style file to start from (e.g. an identity-pretrained net)
+    max_minutes: float = 0.0               # stop early after this much training time (0: no limit)
+    range_weight: float = 100.0            # penalty on output outside [0,1] (the VGG sees it clamped,
+                                           # else out-of-range blobs inflate Grams cheaply)
+    style_warmup: int = 0                  # steps over which the style weight ramps up linearly from 0:
+                                           # the net first learns to keep the content (short CPU runs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["net"] = NetConfig.from_dict(d.get("net", {}))
+        d["styles"] = tuple(d["styles"])
+        d["style_names"] = tuple(d.get("style_names", ()))
+        d["style_layers"] = tuple((str(n), float(w)) for n, w in d.get("style_layers", DEFAULT_LAYERS))
+        return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
+
+    def resolved(self) -> "TrainConfig":
+        names = self.style_names or tuple(Path(s).stem for s in self.styles)
+        name = self.name or names[0]
+        return replace(self, name=name, style_names=tuple(names),
+                       net=replace(self.net, n_styles=len(self.styles)),
+                       run_dir=self.run_dir or str(Path("runs") / name))
+
+
+def painting_credit(path: str | os.PathLike) -> dict:
+    """Credit of a painting from a SOURCES.md table next to it, else its file name."""
+    p = Path(path)
+    src = p.parent / "SOURCES.md"
+    if src.is_file():
+        for line in src.read_text(encoding="utf-8").splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 4 and cells[0] == p.name:
+                artist = re.sub(r"\s*\(d\. \d+\)", "", cells[2])
+                status = cells[5] if len(cells) > 5 else ""
+                return {"style": p.stem, "work": cells[1], "artist": artist, "year": cells[3],
+                        "status": status, "file": p.name}
+    return {"style": p.stem, "work": p.name, "file": p.name}
+
+
+def _atomic_torch_save(obj, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dest.suffix, dir=dest.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Checkpoint dict (weights-only unpickling: tensors, numbers, strings, lists, dicts)."""
+    try:
+        ck = torch.load(str(path), map_location="cpu", weights_only=True)
+        ck["config"] = TrainConfig.from_dict(json.loads(ck["config"]))
+    except FileNotFoundError:
+        raise TrainError(f"checkpoint not found: {path}") from None
+    except Exception as e:
+        raise TrainError(f"{path}: not a fstvideo training checkpoint ({str(e).splitlines()[0][:100]})") from None
+    return ck
+
+
+def _cpu_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_device(device: str, precision: str) -> tuple[torch.device, torch.dtype | None]:
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda but no CUDA GPU is available")
+    if precision == "auto":  # bf16 only where the CPU has native bf16 (AVX512-BF16/AMX): else ~7x slower
+        precision = "fp16" if device == "cuda" else "bf16" if _cpu_bf16() else "fp32"
+    amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, "bad")
+    if amp == "bad":
+        raise TrainError(f"unknown precision '{precision}'")
+    return torch.device(device), amp
+
+
+class Trainer:
+    """State of one training run; :meth:`run` trains to ``config.iterations``."""
+
+    def __init__(self, config: TrainConfig, resume: str | os.PathLike | None = None,
+                 vgg_state: dict | None = None):
+        ck = load_checkpoint(resume) if resume else None
+        if ck is not None:  # the run's own config wins; only the step budget may grow
+            config = replace(ck["config"], iterations=max(config.iterations, ck["config"].iterations)
+                             if config.styles == ck["config"].styles else ck["config"].iterations)
+        self.config = c = config.resolved()
+        if not c.styles:
+            raise TrainError("need at least one painting (--style)")
+        if c.image_size % 4 or c.image_size < 16:
+            raise TrainError(f"--image-size must be a multiple of 4 and >= 16 (got {c.image_size})")
+        if c.threads:
+            torch.set_num_threads(c.threads)
+        torch.set_flush_denormal(True)  # denormals slow Adam's small CPU ops up to 2x
+        self.device, self.amp = pick_device(c.device, c.precision)
+        torch.manual_seed(c.seed)
+        self.net = TransformerNet(c.net).to(self.device).train()
+        if c.init and ck is None:
+            from fstvideo.styles import load_style
+            init = load_style(c.init)
+            if init.config != c.net:
+                raise TrainError(f"--init {c.init}: architecture {init.config} differs from {c.net}")
+            self.net.load_state_dict({k: v.float() for k, v in init.state.items()})
+        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, **fused)
+        self.data = PhotoCrops(c.data, c.image_size, seed=c.seed)
+        layers = dict(c.style_layers)
+        self.layer_weights = layers
+        self.vgg = VGGFeatures(tuple(layers) + (c.content_layer,), "vgg16", state=vgg_state,
+                               weights_path=c.vgg_weights or None).to(self.device)
+        # Style Grams computed once: per layer, n_styles x C x C (fp32).
+        per_style = []
+        with torch.no_grad():
+            for s in c.styles:
+                feats = self.vgg(load_painting(s, c.style_size).to(self.device))
+                per_style.append({k: losses.gram(feats[k])[0] for k in layers})
+        self.targets = {k: torch.stack([g[k] for g in per_style]) for k in layers}
+        self.gen = torch.Generator(device="cpu").manual_seed(c.seed + 1)  # style choice + noise
+        self.step, self.history, self.elapsed = 0, [], 0.0
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        if ck is not None:
+            self.net.load_state_dict(ck["net"])
+            self.opt.load_state_dict(ck["opt"])
+            self.step, self.elapsed = int(ck["step"]), float(ck["elapsed"])
+            self.history = [list(h) for h in ck["history"]]
+            self.data.set_state(ck["data_rng"])
+            self.gen.set_state(ck["gen_rng"])
+            torch.set_rng_state(ck["torch_rng"])
+        self.fixed = self._fixed_samples()
+
+    def _fixed_samples(self) -> torch.Tensor:
+        """Two deterministic photos (centre crops, 1.5x the training size) for sample sheets."""
+        size = (int(self.config.image_size * 1.5) // 4) * 4
+        probe = PhotoCrops(self.config.data, size, seed=12345, max_scale=1.0)
+        return probe.batch(2)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
+
+    def train_step(self) -> dict[str, float]:
+        c = self.config
+        x = self.data.batch(c.batch_size).to(self.device)
+        idx = torch.randint(0, c.net.n_styles, (c.batch_size,), generator=self.gen)
+        mix = F.one_hot(idx, c.net.n_styles).float().to(self.device)
+        with self._autocast():
+            y = self.net(x, mix)
+            fy = self.vgg(y.clamp(0, 1))
+            with torch.no_grad():
+                fx = self.vgg(x)
+        content = losses.content_loss(fy[c.content_layer], fx[c.content_layer])
+        targets = {k: v[idx.to(self.device)] for k, v in self.targets.items()}
+        style = losses.style_loss(fy, targets, self.layer_weights)
+        tv = losses.total_variation(y.float())
+        sw = c.style_weight * min(1.0, self.step / c.style_warmup) if c.style_warmup else c.style_weight
+        total = c.content_weight * content + sw * style + c.tv_weight * tv
+        if c.range_weight:
+            total = total + c.range_weight * losses.out_of_range(y)
+        stab = torch.zeros(())
+        if c.stability_weight > 0:
+            with self._autocast():
+                stab = losses.stability_loss(self.net, x, y, c.stability_sigma, mix, self.gen)
+            total = total + c.stability_weight * stab
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            total.backward()
+            self.opt.step()
+        self.step += 1
+        content, style, tv, stab = content.detach(), style.detach(), tv.detach(), stab.detach()
+        out = {"content": c.content_weight * float(content), "style": c.style_weight * float(style),
+               "tv": c.tv_weight * float(tv), "stability": c.stability_weight * float(stab),
+               "total": float(total.detach())}
+        self.history.append([self.step, out["content"], out["style"], out["tv"], out["stability"], out["total"]])
+        return out
+
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        path = path or Path(self.config.run_dir) / "checkpoint.pt"
+        _atomic_torch_save({
+            "format": "fstvideo-train-checkpoint", "step": self.step, "elapsed": self.elapsed,
+            "config": json.dumps(self.config.to_dict()), "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(), "history": self.history, "data_rng": self.data.state(),
+            "gen_rng": self.gen.get_state(), "torch_rng": torch.get_rng_state()}, path)
+        return path
+
+    @torch.no_grad()
+    def save_sample(self, path: Path | None = None) -> Path:
+        """PNG: per row one photo | its stylization in each style."""
+        from PIL import Image
+        self.net.eval()
+        n = self.config.net.n_styles
+        rows = []
+        for x in self.fixed:
+            x = x[None].to(self.device)
+            outs = [x] + [self.net(x, F.one_hot(torch.tensor([i]), n).float().to(self.device)).clamp(0, 1)
+                          for i in range(n)]
+            rows.append(torch.cat(outs, dim=3))
+        self.net.train()
+        img = (torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype("uint8")
+        path = path or Path(self.config.run_dir) / f"sample-{self.step:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".tmp-" + path.name)
+        Image.fromarray(img).save(tmp, format="PNG")
+        os.replace(tmp, path)
+        return path
+
+    def save_loss_curve(self, path: Path | None = None) -> Path | None:
+        if not self.history:
+            return None
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        path = path or Path(self.config.run_dir) / "loss.png"
+        steps = [h[0] for h in self.history]
+        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+        k = max(1, len(steps) // 50)  # moving average over ~2% of the run: batch losses are noisy
+        for col, label in ((1, "content"), (2, "style"), (3, "tv"), (4, "stability"), (5, "total")):
+            v = [h[col] for h in self.history]
+            if max(v) <= 0:
+                continue
+            sm = [sum(v[max(0, i - k + 1): i + 1]) / (i + 1 - max(0, i - k + 1)) for i in range(len(v))]
+            ax.plot(steps, sm, label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel("weighted loss")
+        ax.set_title(f"{self.config.name}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".tmp-" + path.name)
+        fig.savefig(tmp, format="png")
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
+
+    def final_losses(self, last: int = 50) -> dict[str, float]:
+        tail = self.history[-last:]
+        keys = ("content", "style", "tv", "stability", "total")
+        return {k: sum(h[i + 1] for h in tail) / len(tail) for i, k in enumerate(keys)} if tail else {}
+
+    def export(self, path: str | os.PathLike | None = None) -> Path:
+        c = self.config
+        training = {"config": c.to_dict(), "steps": self.step, "final_losses": self.final_losses(),
+                    "minutes": round(self.elapsed / 60, 2), "device": str(self.device),
+                    "precision": str(self.amp or "fp32").replace("torch.", "")}
+        credit = [painting_credit(s) for s in c.styles]
+        return save_style(path or c.out, self.net, c.name, styles=list(c.style_names),
+                          training=training, credit=credit)
+
+    def run(self, progress: Callable[[int, int, dict], None] | None = None, bar: bool = True) -> Path:
+        """Train to ``config.iterations``; write checkpoints, samples, loss curve, style file."""
+        from tqdm import tqdm
+        c = self.config
+        pbar = tqdm(total=c.iterations, initial=self.step, desc=c.name, disable=not bar,
+                    mininterval=2.0, dynamic_ncols=True)
+        t0 = time.perf_counter()
+        base = self.elapsed
+        while self.step < c.iterations:
+            out = self.train_step()
+            self.elapsed = base + time.perf_counter() - t0
+            pbar.update(1)
+            pbar.set_postfix(c=f"{out['content']:.3g}", s=f"{out['style']:.3g}", tv=f"{out['tv']:.3g}",
+                             refresh=False)
+            if progress is not None:
+                progress(self.step, c.iterations, out)
+            if c.sample_every and self.step % c.sample_every == 0:
+                self.save_sample()
+            if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                self.save_checkpoint()
+            if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
+                break
+        pbar.close()
+        self.save_checkpoint()
+        self.save_sample()
+        self.save_loss_curve()
+        return self.export()
+
+
+def pretrain_identity(net: TransformerNet, data: PhotoCrops, steps: int, batch_size: int = 4,
+                      lr: float = 2e-3, log: Callable[[int, float], None] | None = None) -> float:
+    """Teach ``net`` to reproduce its input (pixel MSE): a cheap warm start (no VGG) so that
+    style training begins from a net that already keeps the content. Returns the last MSE."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    n = net.config.n_styles
+    loss = torch.zeros(())
+    for i in range(steps):
+        x = data.batch(batch_size)
+        mix = F.one_hot(torch.randint(0, n, (batch_size,)), n).float()
+        loss = F.mse_loss(net(x, mix), x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if log is not None:
+            log(i + 1, float(loss.detach()))
+    return float(loss.detach())
+
+
+def train(config: TrainConfig, progress: Callable[[int, int, dict], None] | None = None,
+          resume: str | os.PathLike | None = None, bar: bool = True) -> Path:
+    """Train a style net by ``config`` (or continue the checkpoint ``resume``); returns the style file."""
+    return Trainer(config, resume=resume).run(progress=progress, bar=bar)
