@@ -47,6 +47,16 @@ def fit_size(h: int, w: int, longest: int) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
+def shrink(image: np.ndarray, longest: int) -> np.ndarray:
+    """Area-average ``image`` by the smallest integer factor k that brings its longest side to at
+    most ``longest`` px. An integer factor (passed as fx = fy = 1/k) takes OpenCV's fast area
+    path: ~0.5 ms instead of ~2 ms for 640x480 -> 213x160."""
+    k = -(-max(image.shape[:2]) // max(1, longest))
+    if k <= 1:
+        return image
+    return cv2.resize(image, None, fx=1.0 / k, fy=1.0 / k, interpolation=cv2.INTER_AREA)
+
+
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``(h, w)``: area averaging when shrinking (no aliasing), bilinear otherwise."""
     h, w = size
@@ -54,6 +64,20 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     shrink = h <= image.shape[0] and w <= image.shape[1]
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+THUMB_SIDE = 32  # px, longest side of the grey thumbnails compared for scene cuts
+
+
+def thumbnail(grey: np.ndarray) -> np.ndarray:
+    """HxW uint8 grey -> float32 thumbnail in [0,1], longest side THUMB_SIDE px. Two frames of
+    one shot differ little at this scale even when things move; a scene cut changes everything."""
+    return resize(grey, fit_size(*grey.shape, THUMB_SIDE)).astype(np.float32) * (1.0 / 255.0)
+
+
+def thumb_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two thumbnails, in [0,1]: above ~0.18 means a scene cut."""
+    return float(np.abs(a - b).mean())
 
 
 class FlowEstimator:
@@ -125,9 +149,9 @@ def consistent(backward: np.ndarray, forward: np.ndarray, alpha1: float = 0.01,
     """
     h, w = backward.shape[:2]
     fw = warp(forward, backward)  # w~_f(x) = w_f(x + w_b(x))
-    total = backward + fw
-    err = (total * total).sum(-1)
-    mag = (backward * backward).sum(-1) + (fw * fw).sum(-1)
+    tx, ty = backward[..., 0] + fw[..., 0], backward[..., 1] + fw[..., 1]
+    err = tx * tx + ty * ty
+    mag = backward[..., 0] ** 2 + backward[..., 1] ** 2 + fw[..., 0] ** 2 + fw[..., 1] ** 2
     ok = err <= alpha1 * mag + alpha2
     t = _grid(h, w) + backward
     ok &= (t[..., 0] >= 0) & (t[..., 0] <= w - 1) & (t[..., 1] >= 0) & (t[..., 1] <= h - 1)

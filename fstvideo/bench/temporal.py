@@ -6,7 +6,10 @@ Consistency"): for each pair of consecutive frames, output t-1 is warped onto fr
 optical flow of the *input* frames, occluded or unreliable pixels are masked by the
 forward-backward test of Ruder et al. 2016 (``|w_b + w~_f|^2 > 0.01 (|w_b|^2 + |w~_f|^2) + 0.5``,
 and pixels whose flow leaves the frame), and the mean squared error over the unmasked pixels
-and the three channels, values in [0,1], is averaged over the clip's pairs.
+and the three channels, values in [0,1], is averaged over the clip's pairs. Pairs across a
+scene cut (32 px grey thumbnails differ by more than 0.18 in mean, or fewer than 25% of the
+pixels pass the forward-backward test) are skipped and listed: nothing should carry over a
+cut, and one cut pair would otherwise outweigh the rest of the clip.
 
 Flow for the metric: OpenCV DIS (Kroeger et al. 2016), ``cv2.DISOpticalFlow_create(
 DISOPTICAL_FLOW_PRESET_MEDIUM)`` (patch 12, stride 3, variational refinement) on BT.601 grey
@@ -36,21 +39,33 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FstError, MediaError, OptionsError
-from ..flow import FlowEstimator, consistent, fit_size, flows, gray, resize, warp
+from ..flow import FlowEstimator, consistent, fit_size, flows, gray, resize, thumb_change, thumbnail, warp
+from ..temporal import SmoothOptions
 
 EMA_WEIGHTS = (0.5, 0.8)
+# Scene cuts: the smoother's own defaults (32 px thumbnails, forward-backward pass rate).
+CUT_THRESHOLD = SmoothOptions.cut_threshold
+MIN_RELIABLE = SmoothOptions.min_reliable
 
 
 # -- the metric ---------------------------------------------------------------------------------
-def flow_pairs(frames: list[np.ndarray], preset: str = "medium") -> list[tuple[np.ndarray, np.ndarray]]:
+def flow_pairs(frames: list[np.ndarray], preset: str = "medium", cut_threshold: float = CUT_THRESHOLD,
+               min_reliable: float = MIN_RELIABLE) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each consecutive pair of input frames: (HxWx2 backward flow t -> t-1, HxW bool mask
-    of reliable pixels of frame t). ``len(frames) - 1`` entries."""
+    of reliable pixels of frame t). ``len(frames) - 1`` entries. A pair across a scene cut
+    (thumbnails differ by more than ``cut_threshold``, or under ``min_reliable`` of the pixels
+    pass the forward-backward test) gets an empty mask: nothing carries over a cut, and the
+    metric skips it."""
     estimate = FlowEstimator(preset)
     greys = [gray(f) for f in frames]
+    thumbs = [thumbnail(g) for g in greys]
     out = []
-    for prev, cur in zip(greys, greys[1:]):
-        back, fwd = flows(estimate, prev, cur)
-        out.append((back, consistent(back, fwd)))
+    for t in range(1, len(frames)):
+        back, fwd = flows(estimate, greys[t - 1], greys[t])
+        mask = consistent(back, fwd)
+        if thumb_change(thumbs[t - 1], thumbs[t]) > cut_threshold or mask.mean() < min_reliable:
+            mask = np.zeros_like(mask)
+        out.append((back, mask))
     return out
 
 
@@ -194,6 +209,7 @@ def evaluate(frames: list[np.ndarray], stylized: list[np.ndarray], smoother=None
     return {"frames": len(frames), "size": list(frames[0].shape[:2]),
             "input_e_warp": warping_error(frames, pairs),
             "reliable_fraction": float(np.mean([m.mean() for _, m in pairs])),
+            "cuts": [t for t, (_, m) in enumerate(pairs, start=1) if not m.any()],
             "flow": {"method": "OpenCV DIS", "preset": preset, "on": "input frames, BT.601 grey"},
             "style_frames": picks, "rows": rows}
 
@@ -205,7 +221,7 @@ def format_table(result: dict) -> str:
     lines = [f"temporal stability: {result['clip']} ({result['frames']} frames at {w}x{h}, "
              f"style {result.get('style', '?')})",
              f"E_warp of the input itself: {result['input_e_warp']:.6f}; reliable pixels "
-             f"{100 * result['reliable_fraction']:.1f}%",
+             f"{100 * result['reliable_fraction']:.1f}%; scene cuts skipped before frames {result['cuts'] or 'none'}",
              f"{'method':<12}{'E_warp':>11}{'vs per-frame':>14}{'style loss':>13}{'vs per-frame':>14}"
              f"{'|out-perframe|':>16}{'ms/frame':>10}"]
     base = result["rows"][0]["e_warp"] or float("nan")
@@ -229,7 +245,7 @@ def _save(path: Path, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..styles import DEFAULT_STYLE, load_style
     from ..stylizer import Stylizer, StylizerOptions
-    from ..temporal import SmoothOptions, Smoother
+    from ..temporal import Smoother
     if args.size is not None and args.size < 16:
         raise OptionsError(f"--size must be at least 16 px, got {args.size}")
     style = load_style(args.style or DEFAULT_STYLE)

@@ -1,0 +1,264 @@
+"""Flow, warping, occlusion masks, the warping-error metric and the runtime Smoother.
+
+A stand-in stylizer (a deterministic colour/blur transform plus seeded per-frame noise, the
+flicker) replaces the net: the tests check temporal behaviour, not style."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fstvideo.bench.temporal import ema, evaluate, flow_pairs, warping_error
+from fstvideo.errors import OptionsError
+from fstvideo.flow import FlowEstimator, consistent, flows, gray, resize_flow, warp
+from fstvideo.temporal import SmoothOptions, Smoother
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def texture(h: int = 160, w: int = 220, seed: int = 0) -> np.ndarray:
+    """A real photo when /work/shared is present (flow needs texture), else smoothed noise."""
+    photos = sorted((SHARED / "photos").glob("*.jpg"))
+    if photos:
+        im = cv2.cvtColor(cv2.imread(str(photos[seed % len(photos)])), cv2.COLOR_BGR2RGB)
+        return np.ascontiguousarray(cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA))
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2.0)
+
+
+def pan(n: int = 8, h: int = 96, w: int = 128, step: tuple[int, int] = (2, 1), seed: int = 0) -> list[np.ndarray]:
+    """A moving-camera clip: shifted crops of one photo, ``step`` = (dx, dy) px per frame."""
+    big = texture(h + n * step[1] + 4, w + n * step[0] + 4, seed)
+    return [np.ascontiguousarray(big[i * step[1]:i * step[1] + h, i * step[0]:i * step[0] + w]) for i in range(n)]
+
+
+def stylize(frame: np.ndarray, flicker: float = 0.0, seed: int = 0) -> np.ndarray:
+    """Stand-in stylizer: colour rotation + blur (deterministic), plus N(0, flicker^2) noise."""
+    y = cv2.GaussianBlur(frame[..., ::-1], (5, 5), 0).astype(np.float32) * 0.8 + 30
+    if flicker:
+        y += np.random.default_rng(seed).normal(0, flicker, y.shape)
+    return np.clip(y + 0.5, 0, 255).astype(np.uint8)
+
+
+# -- flow and warping ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 7, 3), (17, 31, 3), (48, 64, 3), (9, 13)])
+def test_warp_by_zero_flow_is_identity(shape):
+    rng = np.random.default_rng(0)
+    for img in (rng.integers(0, 256, shape, dtype=np.uint8), rng.random(shape, dtype=np.float32)):
+        out = warp(img, np.zeros(shape[:2] + (2,), np.float32))
+        assert out.dtype == img.dtype and np.array_equal(out, img)
+
+
+def test_warp_integer_shift_known_answer():
+    img = texture(40, 60)
+    flow = np.zeros((40, 60, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 3, -2  # out(x, y) = img(x + 3, y - 2)
+    out = warp(img, flow)
+    assert np.array_equal(out[2:, :-3], img[:-2, 3:])
+
+
+def test_dis_flow_recovers_a_camera_shift():
+    prev, cur = pan(2, step=(3, 1))  # cur(x) = prev(x + (3, 1))
+    back, fwd = flows(FlowEstimator("medium"), gray(prev), gray(cur))
+    assert np.allclose(np.median(back.reshape(-1, 2), 0), (3, 1), atol=0.25)
+    assert np.allclose(np.median(fwd.reshape(-1, 2), 0), (-3, -1), atol=0.25)
+    up = resize_flow(back, (192, 256))  # twice the size: twice the displacement
+    assert np.allclose(np.median(up.reshape(-1, 2), 0), (6, 2), atol=0.5)
+
+
+def _square_clip(shift: int = 8):
+    """Static textured background, a textured square (another photo, inverted) moving ``shift``
+    px right; (prev, cur, uncovered). Flow needs texture: a flat square cannot be tracked."""
+    bg = texture(80, 120, seed=3)
+    square = 255 - texture(24, 24, seed=10)
+    prev, cur = bg.copy(), bg.copy()
+    prev[30:54, 40:64] = square
+    cur[30:54, 40 + shift:64 + shift] = square
+    uncovered = np.zeros((80, 120), bool)
+    uncovered[30:54, 40:40 + shift] = True  # background in cur that the square hid in prev
+    return prev, cur, uncovered
+
+
+def test_occlusion_mask_known_flows():
+    _, _, uncovered = _square_clip()
+    back = np.zeros((80, 120, 2), np.float32)
+    fwd = np.zeros((80, 120, 2), np.float32)
+    back[30:54, 48:72, 0] = -8  # square pixels in cur come from 8 px to the left
+    fwd[30:54, 40:64, 0] = 8
+    ok = consistent(back, fwd)
+    assert not ok[uncovered].any()
+    assert ok[~uncovered].all()
+
+
+def test_occlusion_mask_flags_uncovered_region_with_dis():
+    prev, cur, uncovered = _square_clip()
+    back, fwd = flows(FlowEstimator("medium"), gray(prev), gray(cur))
+    ok = consistent(back, fwd)
+    far = np.ones_like(uncovered)
+    far[20:64, 30:82] = False  # background well away from the square
+    assert (~ok[uncovered]).mean() > 0.5
+    assert ok[far].mean() > 0.95
+
+
+def test_occlusion_mask_flags_pixels_entering_the_frame():
+    back = np.zeros((20, 30, 2), np.float32)
+    back[..., 0] = 4  # camera moved: the right 4 columns of frame t were outside frame t-1
+    fwd = -back
+    ok = consistent(back, fwd)
+    assert ok[:, :25].all() and not ok[:, 27:].any()
+
+
+# -- the metric ------------------------------------------------------------------------------------
+def test_warping_error_is_zero_for_identical_static_output():
+    frames = [texture(72, 96)] * 5
+    outs = [stylize(f) for f in frames]
+    assert warping_error(outs, flow_pairs(frames)) == 0.0
+
+
+def test_warping_error_grows_with_flicker():
+    frames = pan(6)
+    pairs = flow_pairs(frames)
+    errors = [warping_error([stylize(f, a, seed=i) for i, f in enumerate(frames)], pairs)
+              for a in (0.0, 2.0, 5.0, 10.0, 20.0)]
+    assert errors[0] < 2e-4  # a consistent stylizer on a pan: only interpolation error
+    assert all(a < b for a, b in zip(errors, errors[1:])), errors
+
+
+def test_warping_error_skips_scene_cuts():
+    a, b = pan(3, seed=0), pan(3, seed=7)
+    frames = a + b
+    pairs = flow_pairs(frames)
+    assert [t for t, (_, m) in enumerate(pairs, start=1) if not m.any()] == [3]
+    outs = [stylize(f) for f in frames]
+    assert warping_error(outs, pairs) < 2e-4  # the cut's huge difference is not counted
+
+
+def test_ema_known_answer():
+    a, b = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 100, np.uint8)
+    out = ema([a, b, b], 0.5)
+    assert [int(o[0, 0, 0]) for o in out] == [0, 50, 75]
+
+
+def test_evaluate_rows_and_smoothing_target():
+    """On a moving camera with flicker, flow-guided smoothing at least halves E_warp and stays
+    closer to the per-frame output than the EMA that achieves less."""
+    frames = pan(10)
+    stylized = [stylize(f, 8.0, seed=i) for i, f in enumerate(frames)]
+    result = evaluate(frames, stylized, Smoother(), meter=None)
+    rows = {r["method"]: r for r in result["rows"]}
+    assert list(rows) == ["per-frame", "ema-0.5", "ema-0.8", "fstvideo"]
+    assert rows["per-frame"]["diff_to_per_frame"] == 0.0
+    assert rows["fstvideo"]["e_warp"] < 0.5 * rows["per-frame"]["e_warp"]
+    assert rows["fstvideo"]["e_warp"] < rows["ema-0.5"]["e_warp"]
+
+
+# -- the smoother ------------------------------------------------------------------------------------
+def test_smoother_converges_on_a_static_scene():
+    frame = texture(72, 96)
+    s = Smoother(SmoothOptions(strength=0.8))
+    outs = [s(frame, stylize(frame, 6.0, seed=i)) for i in range(30)]
+    steps = [np.abs(a.astype(np.float32) - b).mean() for a, b in zip(outs, outs[1:])]
+    raw = np.abs(stylize(frame, 6.0, 1).astype(np.float32) - stylize(frame, 6.0, 2)).mean()
+    assert np.mean(steps[-10:]) < 0.35 * raw  # flicker mostly gone
+    clean = stylize(frame)
+    assert np.abs(outs[-1].astype(np.float32) - clean).mean() < 2.5  # converged near the noise-free output
+    s.reset()
+    outs = [s(frame, clean) for _ in range(5)]  # no flicker: stays exactly the stylized frame
+    assert all(np.array_equal(o, clean) for o in outs)
+
+
+def test_scene_cut_resets():
+    a, b = pan(6, seed=0), pan(3, seed=7)
+    s = Smoother()
+    for i, f in enumerate(a):
+        s(f, stylize(f, 5.0, seed=i))
+    assert not s.last_cut
+    styled = stylize(b[0], 5.0, seed=99)
+    assert np.array_equal(s(b[0], styled), styled)
+    assert s.last_cut
+    s.reset()
+    assert np.array_equal(s(b[1], stylize(b[1])), stylize(b[1]))  # first frame after reset()
+
+
+def test_moving_object_does_not_ghost():
+    prev, cur, uncovered = _square_clip()
+    s = Smoother(SmoothOptions(strength=0.9))
+    for _ in range(4):
+        s(prev, stylize(prev))
+    out = s(cur, stylize(cur)).astype(np.float32)
+    ghost = np.abs(out - stylize(cur))[uncovered].mean()
+    assert ghost < 6, ghost  # the old square's colours would differ by ~100
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (17, 31), (33, 2), (101, 67), (480, 250)])
+def test_smoother_keeps_size_count_and_inputs(shape):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 256, shape + (3,), dtype=np.uint8) for _ in range(4)]
+    styled = [stylize(f, 3.0, i) for i, f in enumerate(frames)]
+    copies = [f.copy() for f in frames + styled]
+    s = Smoother()
+    outs = [s(f, y) for f, y in zip(frames, styled)]
+    assert len(outs) == len(frames)
+    assert all(o.shape == shape + (3,) and o.dtype == np.uint8 and o.flags.c_contiguous for o in outs)
+    assert all(np.array_equal(a, b) for a, b in zip(frames + styled, copies))
+
+
+def test_smoother_accepts_a_stylized_frame_of_another_size():
+    frames = pan(4)
+    s = Smoother()
+    outs = [s(f, cv2.resize(stylize(f), (64, 48))) for f in frames]
+    assert all(o.shape == (48, 64, 3) for o in outs)
+
+
+def test_smooth_options_are_validated():
+    for bad in ({"strength": 1.5}, {"strength": -0.1}, {"preset": "slow"}, {"flow_size": 4},
+                {"color_low": 0.2, "color_high": 0.1}):
+        with pytest.raises(OptionsError):
+            Smoother(SmoothOptions(**bad))
+    s = Smoother()
+    s.set_options(SmoothOptions(strength=0.0))
+    f = texture(40, 50)
+    s(f, stylize(f))
+    assert np.array_equal(s(f, stylize(f, 5.0)), stylize(f, 5.0))  # strength 0: per-frame
+
+
+# -- the command ------------------------------------------------------------------------------------
+@pytest.fixture
+def random_style(tmp_path):
+    import torch
+    from fstvideo.model import NetConfig, TransformerNet
+    from fstvideo.styles import save_style
+    torch.manual_seed(0)
+    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, outer_kernel=3))
+    painting = SHARED / "styles" / "starry_night.jpg"
+    return save_style(tmp_path / "tiny.safetensors", net, "tiny",
+                      training={"config": {"styles": [str(painting)], "style_size": 64}})
+
+
+def test_bench_temporal_command(make_clip, random_style, tmp_path, capsys):
+    from fstvideo.cli import main
+    clip = make_clip("pan.mp4", pts=[i * 40 for i in range(5)])
+    save = tmp_path / "bench" / "t.txt"
+    rc = main(["bench", "temporal", str(clip), "--style", str(random_style), "--json", "--size", "64",
+               "--style-frames", "2", "--device", "cpu", "--save", str(save)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["frames"] == 5 and out["clip"] == str(clip)
+    assert [r["method"] for r in out["rows"]] == ["per-frame", "ema-0.5", "ema-0.8", "fstvideo"]
+    for r in out["rows"]:
+        assert r["e_warp"] >= 0 and r["diff_to_per_frame"] >= 0
+        assert r["style_loss"] is None or r["style_loss"] > 0
+    assert out["rows"][0]["style_loss"] is not None or out["note"]
+    assert "E_warp" in save.read_text()
+
+
+def test_bench_temporal_needs_two_frames(random_style, tmp_path, capsys):
+    from fstvideo.cli import main
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), texture(32, 32))
+    assert main(["bench", "temporal", str(still), "--style", str(random_style), "--save",
+                 str(tmp_path / "t.txt")]) == 2
+    assert "at least 2 frames" in capsys.readouterr().err
