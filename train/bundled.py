@@ -73,8 +73,14 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
               "is 3 / (style loss of plain photos against that painting), so every painting starts from the same",
               "balance. These are short CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives finer",
               "brush texture.", "",
+              "Known weakness of this set: only 145-585 steps each (the CPU was shared); expect the",
+              "painting's palette and a little texture rather than full brush strokes. wave was retrained",
+              "with style weight 1500 after 3900 collapsed to a flat image; it got the fewest steps.", "",
               "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
-              "when showing a preview."]
+              "when showing a preview.", "",
+              "docs/preview.jpg (`python -m fstvideo.train.preview`): photo `china.jpg` from scikit-learn, by",
+              "danielbuechele on flickr (photo 6061409035), CC BY 2.0; stylized versions are adaptations under",
+              "the same license. docs/loss_curves.png: training losses of the five styles."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -156,8 +156,11 @@ class Trainer:
                  vgg_state: dict | None = None):
         ck = load_checkpoint(resume) if resume else None
         if ck is not None:  # the run's own config wins; only the step budget may grow
-            config = replace(ck["config"], iterations=max(config.iterations, ck["config"].iterations)
-                             if config.styles == ck["config"].styles else ck["config"].iterations)
+            same = config.styles == ck["config"].styles
+            config = replace(ck["config"],
+                             iterations=max(config.iterations, ck["config"].iterations) if same
+                             else ck["config"].iterations,
+                             max_minutes=config.max_minutes if same else ck["config"].max_minutes)
         self.config = c = config.resolved()
         if not c.styles:
             raise TrainError("need at least one painting (--style)")
