@@ -44,6 +44,10 @@ def _add_stylizer_args(p: argparse.ArgumentParser) -> None:
                    help="bundled/user style name, a .safetensors path, or a blend 'a:0.6,b:0.4' "
                         "of the styles in one multi-style file (default: %(default)s → starry_night)")
     p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    p.add_argument("--strength-mode", default="auto", choices=("auto", "norm", "pixels"),
+                   help="how strength < 1 weakens the style: norm = interpolate the network's norm "
+                        "parameters toward its 'photo' slot, pixels = mix with the input (auto: norm "
+                        "where the style file has a photo slot)")
     p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
     p.add_argument("--max-size", type=int, default=None, help="longest side the net sees (px)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -62,27 +66,31 @@ def build_stylizer(args: argparse.Namespace):
     spec, blend = parse_blend(args.style or DEFAULT_STYLE)
     if blend:
         names = [n for n, _ in blend]
-        style = load_style(multi_style_for(names))
+        style = load_style(multi_style_for(names, fast=args.fast))
     else:
         style = load_style(resolve_fast(spec) if args.fast else spec)
     scale = args.scale if args.scale is not None else (0.5 if args.fast and not args.max_size else 1.0)
     options = StylizerOptions(device=args.device, precision=args.precision, strength=args.strength,
-                              preserve_color=args.preserve_color, max_size=args.max_size, scale=scale,
+                              strength_mode=args.strength_mode, preserve_color=args.preserve_color, max_size=args.max_size, scale=scale,
                               compile=args.compile or args.fast, blend=blend)
     return Stylizer(style, options)
 
 
-def multi_style_for(names: list[str]) -> str:
-    """The first bundled/user multi-style file that holds every name in ``names``."""
+def multi_style_for(names: list[str], fast: bool = False) -> str:
+    """The bundled/user multi-style file that holds every name in ``names``: with ``fast`` a fast
+    variant (name ending in _fast) first, else a full one first."""
     from .styles import list_styles, load_style
+    found = []
     for name, path in list_styles().items():
         try:
             style = load_style(path)
         except FstError:
             continue
         if len(style.styles) > 1 and all(n in style.styles for n in names):
-            return str(path)
-    raise OptionsError(f"no multi-style file holds all of {', '.join(names)}")
+            found.append((name.endswith("_fast") != fast, len(style.styles), str(path)))
+    if not found:
+        raise OptionsError(f"no multi-style file holds all of {', '.join(names)}")
+    return min(found, key=lambda f: (f[0], -f[1]))[2]
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -170,3 +170,20 @@ def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def extract_styles(style: Style, slots: list[str], path: str | os.PathLike, name: str | None = None) -> Path:
+    """Write a smaller style file holding only ``slots`` of a multi-style ``style`` (same
+    convolutions, the chosen conditional-norm rows). E.g. one painting plus the "photo" slot."""
+    unknown = [s for s in slots if s not in style.styles]
+    if unknown or not slots:
+        raise StyleError(f"unknown slot(s) {unknown} (known: {', '.join(style.styles)})")
+    rows = torch.tensor([style.styles.index(s) for s in slots])
+    config = replace(style.config, n_styles=len(slots))
+    net = TransformerNet(config)
+    # Conditional-norm parameters are n_styles x C (".norm.weight"/".norm.bias"): keep the rows.
+    net.load_state_dict({k: v[rows] if ".norm." in k else v for k, v in style.state.items()})
+    slot_credit = [c for c in style.meta.get("credit", []) if c.get("style") in slots]
+    training = dict(style.meta.get("training") or {}, extracted_from=str(style.path or style.name))
+    return save_style(path, net, name or slots[0], styles=list(slots), training=training,
+                      credit=slot_credit, dtype=next(iter(style.state.values())).dtype)

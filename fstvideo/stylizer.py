@@ -35,7 +35,10 @@ _MIN_SIDE = 16
 class StylizerOptions:
     device: str = "auto"          # "auto" (CUDA if present, else CPU), "cpu", "cuda"
     precision: str = "auto"       # "auto" (CUDA: fp16, CPU: fp32), "fp32", "bf16", "fp16"
-    strength: float = 1.0         # 0 = input, 1 = full style; mixes pixels with the input
+    strength: float = 1.0         # 0 = input, 1 = full style (how: strength_mode)
+    strength_mode: str = "auto"   # "norm": interpolate the norm parameters toward the style file's
+                                  # content-only "photo" slot; "pixels": mix output and input pixels;
+                                  # "auto": norm when the file has a photo slot, else pixels
     preserve_color: bool = False  # keep the input's chroma, stylize luminance only
     max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
     scale: float = 1.0            # resolution the net sees relative to the input (0.5: half width/height)
@@ -52,6 +55,8 @@ class StylizerOptions:
             raise OptionsError(f"strength must be in [0, 1], got {self.strength}")
         if not 0.05 <= float(self.scale) <= 1.0:
             raise OptionsError(f"scale must be in [0.05, 1], got {self.scale}")
+        if self.strength_mode not in ("auto", "norm", "pixels"):
+            raise OptionsError(f"unknown strength mode '{self.strength_mode}' (auto, norm, pixels)")
         if self.upsample not in ("guided", "bilinear"):
             raise OptionsError(f"unknown upsampling '{self.upsample}' (guided, bilinear)")
         if self.max_size is not None and int(self.max_size) < _MIN_SIDE:
@@ -83,6 +88,26 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, h, w
+
+
+PHOTO_SLOT = "photo"  # a content-only slot (fstvideo train's photo_slot): the 0-strength end
+
+
+def effective_mix(style: Style, options: StylizerOptions) -> tuple[torch.Tensor, bool]:
+    """The ``n_styles`` mix the net runs with, and whether strength still needs pixel mixing.
+
+    With a "photo" slot and strength mode norm/auto, strength ``s`` moves the blend toward that
+    slot: ``mix = s * blend + (1 - s) * photo`` (Dumoulin et al. 2017, Fig. 7: interpolating the
+    normalisation parameters between styles). Otherwise the blend as is, and pixels are mixed.
+    """
+    w = blend_weights(style, options.blend)
+    use_norm = options.strength_mode != "pixels" and PHOTO_SLOT in style.styles
+    if options.strength_mode == "norm" and not use_norm:
+        raise OptionsError(f"style '{style.name}' has no '{PHOTO_SLOT}' slot for --strength-mode norm")
+    if use_norm and options.strength < 1.0:
+        photo = torch.nn.functional.one_hot(torch.tensor(style.styles.index(PHOTO_SLOT)), len(style.styles))
+        w = float(options.strength) * w + (1.0 - float(options.strength)) * photo.float()
+    return w, not use_norm
 
 
 def blend_weights(style: Style, blend: tuple[tuple[str, float], ...]) -> torch.Tensor:
@@ -117,12 +142,13 @@ class Stylizer:
     def _set_style(self, style: Style | str | os.PathLike) -> None:
         style = style if isinstance(style, Style) else load_style(style)
         net = style.build(self.device)
-        net.set_mix(blend_weights(style, self.options.blend))
+        mix, pixels = effective_mix(style, self.options)
         if self.device.type == "cuda":
             net = net.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
         with self._lock:
             self.style, self.net, self._compiled = style, net, None
+            self._mix, self._pixel_strength = mix.to(self.device), pixels
 
     def set_style(self, style: Style | str | os.PathLike) -> None:
         """Load (outside the lock) and swap the style; the next call uses it."""
@@ -131,7 +157,7 @@ class Stylizer:
     def set_options(self, options: StylizerOptions) -> None:
         """Swap strength/colour/size/blend; device and precision changes rebuild the net."""
         options.validate()
-        weights = blend_weights(self.style, options.blend)
+        mix, pixels = effective_mix(self.style, options)
         device = pick_device(options.device)
         with self._lock:
             rebuild = device != self.device or pick_dtype(options.precision, device) != self.dtype \
@@ -140,7 +166,9 @@ class Stylizer:
             if rebuild:
                 self.device, self.dtype = device, pick_dtype(options.precision, device)
                 self.net, self._compiled = self.style.build(device), None
-            self.net.mix.copy_(weights.to(self.net.mix.device))
+            # Passed to the net as an input on every call: a compiled (frozen) graph would have
+            # folded a buffer into a constant, and blends must change live without recompiling.
+            self._mix, self._pixel_strength = mix.to(self.device), pixels
 
     # -- inference -------------------------------------------------------------------------
     def _model(self, net: torch.nn.Module, options: StylizerOptions) -> torch.nn.Module:
@@ -176,6 +204,7 @@ class Stylizer:
     def _forward(self, frames: list[np.ndarray]) -> np.ndarray:
         with self._lock:  # a consistent snapshot of net + options for this call
             net, options, device = self.net, self.options, self.device
+            mix, pixel_strength = self._mix, self._pixel_strength
             model = self._model(net, options)
         h, w = frames[0].shape[:2]
         x = to_tensor(frames, device)  # Bx3xHxW fp32 [0,1]
@@ -188,7 +217,7 @@ class Stylizer:
         if device.type == "cuda":
             xp = xp.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            y = model(xp)
+            y = model(xp, mix)
         y = y.float()[..., :sh, :sw].clamp(0.0, 1.0)  # the stylized image as shown, before mixing
         if y.shape[-2:] != (h, w):
             if options.upsample == "guided" and min(sh, sw) >= 8:
@@ -198,6 +227,6 @@ class Stylizer:
         if options.preserve_color:
             luma = _LUMA.to(device)
             y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))
-        if options.strength < 1.0:
+        if options.strength < 1.0 and pixel_strength:
             y = torch.lerp(x, y, float(options.strength))
         return to_frames(y)

@@ -8,6 +8,7 @@ from PyQt6.QtGui import QColor, QIcon, QPixmap
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
                              QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
+from .blend import BlendGroup
 from .settings import RESOLUTIONS, Settings
 
 CAMERAS = 4          # cameras 0..3 offered in the source menu
@@ -39,6 +40,8 @@ class ControlPanel(QWidget):
         col.addWidget(self.styles, 1)
         self.open_style = QPushButton("Open style…")
         col.addWidget(self.open_style)
+        self.blend = BlendGroup()  # sliders for multi-style files, shown once the worker loaded one
+        col.addWidget(self.blend)
         form = QFormLayout()
         self.strength = QSlider(Qt.Orientation.Horizontal)
         self.strength.setRange(0, 100)  # percent

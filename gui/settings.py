@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fstvideo import DEFAULT_STYLE
+from fstvideo.stylizer import PHOTO_SLOT
 
 RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("native", None)]  # label, short side px
 
@@ -16,6 +17,9 @@ RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("native", None)]  #
 class Settings:
     source: int | str = 0          # camera index, or a video/GIF/image file played in a loop
     style: str = DEFAULT_STYLE     # bundled/user style name or a .safetensors path
+    blend: tuple[tuple[str, float], ...] = ()  # multi-style files: (slot name, weight 0-1) pairs,
+                                   # normalised by the Stylizer; () = the file's first style.
+                                   # Reset to () when the style changes (names are per file)
     strength: float = 1.0          # 0 = original, 1 = full style
     preserve_color: bool = False   # stylize luminance only, keep the camera's colours
     smooth: bool = False           # flow-guided temporal smoothing (fstvideo.temporal), if installed
@@ -48,6 +52,11 @@ def net_size(height: int, width: int, resolution: int | None) -> int | None:
     if resolution is None or short <= resolution:
         return None
     return max(16, round(resolution * long / short))
+
+
+def slider_names(styles) -> list[str]:
+    """A style file's slot names that get a blend slider (all but the content-only slot)."""
+    return [str(n) for n in styles if n != PHOTO_SLOT]  # the strength end, not a style
 
 
 def thumbnail_base(n: int = 72) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from PyQt6.QtCore import QSignalBlocker
 from PyQt6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QWidget
 
@@ -82,6 +83,7 @@ class StyleWindow(QMainWindow):
         p.styles.currentRowChanged.connect(self._on_style_row)
         p.open_style.clicked.connect(self.open_style)
         p.strength.valueChanged.connect(lambda v: w.update(strength=v / 100))
+        p.blend.changed.connect(lambda blend: w.update(blend=blend))  # live: the net only re-mixes
         p.resolution.currentIndexChanged.connect(lambda i: w.update(resolution=p.resolution.itemData(i)))
         p.color.toggled.connect(lambda on: w.update(preserve_color=on))
         p.smooth.toggled.connect(lambda on: w.update(smooth=on))
@@ -105,6 +107,7 @@ class StyleWindow(QMainWindow):
         w.sourceFailed.connect(self._on_source_failed)
         w.sourceOpened.connect(lambda what: (self.view.set_message(None), self._status(f"playing {what}")))
         w.styleFailed.connect(self._on_style_failed)
+        w.styleLoaded.connect(self._on_style_loaded)
         w.thumbnailReady.connect(self._on_thumbnail)
         w.snapshotSaved.connect(lambda path: self._status(f"snapshot saved: {path}"))
         w.recordingChanged.connect(self._on_recording)
@@ -125,8 +128,14 @@ class StyleWindow(QMainWindow):
         self.panel.styles.setCurrentRow(self.panel.style_row(spec))
 
     def _on_style_row(self, row: int) -> None:
-        if row >= 0:
-            self.worker.update(style=self.panel.style_spec(row))
+        if row >= 0 and self.panel.style_spec(row) != self.worker.settings().style:
+            self.panel.blend.hide()  # until the worker has loaded the new file (styleLoaded)
+            self.worker.update(style=self.panel.style_spec(row), blend=())  # blend names are per file
+
+    def _on_style_loaded(self, spec: str, names: list) -> None:
+        s = self.worker.settings()
+        if spec == s.style:  # not a style already left again
+            self.panel.blend.set_names(names, s.blend)
 
     def pick_style(self, i: int) -> None:
         if 0 <= i < self.panel.styles.count():
@@ -159,7 +168,8 @@ class StyleWindow(QMainWindow):
         current = self.worker.settings().style
         row = self.panel.style_row(spec)
         if row >= 0 and spec != current:
-            self.panel.styles.takeItem(row)  # a broken file leaves the picker
+            with QSignalBlocker(self.panel.styles):  # no detour through the next row's style
+                self.panel.styles.takeItem(row)  # a broken file leaves the picker
         if self.panel.style_row(current) >= 0:
             self.panel.styles.setCurrentRow(self.panel.style_row(current))
 

@@ -35,7 +35,7 @@ from fstvideo.media import write_image
 from fstvideo.stylizer import Stylizer, StylizerOptions
 
 from .recorder import Recorder
-from .settings import FrameStats, Settings, net_size, thumbnail_base
+from .settings import FrameStats, Settings, net_size, slider_names, thumbnail_base
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class StyleWorker(QThread):
     sourceFailed = pyqtSignal(str)            # the source did not open or stopped: pick another
     sourceOpened = pyqtSignal(str)            # a description of the source now playing
     styleFailed = pyqtSignal(str, str)        # (style spec, reason); the previous style stays
+    styleLoaded = pyqtSignal(str, list)       # (style spec, its blendable slot names, "photo" excluded)
     thumbnailReady = pyqtSignal(str, QImage)  # (style spec, stylized thumbnail)
     snapshotSaved = pyqtSignal(str)           # path of the PNG written
     recordingChanged = pyqtSignal(bool, str)  # (recording, path when started / outcome when stopped)
@@ -219,6 +220,8 @@ class StyleWorker(QThread):
             if self._stylizer is None:
                 self._stylizer = Stylizer(style, StylizerOptions(device=s.device))
             else:
+                if self._stylizer.options.blend:  # names of the old file: invalid for the new one
+                    self._stylizer.set_options(replace(self._stylizer.options, blend=()))
                 self._stylizer.set_style(style)
         except FstError as e:
             if previous is not None and self._stylizer is not None:
@@ -227,18 +230,31 @@ class StyleWorker(QThread):
                         self._settings = replace(self._settings, style=previous)
                 self._style_spec = previous
             self.styleFailed.emit(s.style, str(e))
+            if self._stylizer is not None:  # the style still loaded: its sliders again
+                self.styleLoaded.emit(self._style_spec, slider_names(self._stylizer.style.styles))
             return
         if self._smoother is not None:
             self._smoother.reset()  # don't blend the old style into the new one
+        self.styleLoaded.emit(s.style, slider_names(style.styles))
 
     def _stylize(self, s: Settings, frame: np.ndarray) -> tuple[np.ndarray, str]:
         st = self._stylizer
         if st is None:  # no style could be loaded: show the camera as it is
             return frame, ""
         # The frame is already at the processing size (see _loop): the net sees all of it.
-        options = StylizerOptions(device=s.device, strength=float(s.strength), preserve_color=s.preserve_color)
+        options = StylizerOptions(device=s.device, strength=float(s.strength), preserve_color=s.preserve_color,
+                                  blend=tuple(s.blend))
         if options != st.options:
-            st.set_options(options)
+            try:
+                st.set_options(options)  # a new blend only re-mixes the norm weights: no rebuild
+            except FstError as e:
+                if not options.blend:
+                    raise
+                with self._lock:  # an invalid blend (unknown name, all zero): back to the first style
+                    if self._settings.blend == s.blend:
+                        self._settings = replace(self._settings, blend=())
+                self.message.emit(f"blend ignored: {e}")
+                st.set_options(replace(options, blend=()))
         out = st(frame)
         if s.smooth:
             out = self._smooth(frame, out)

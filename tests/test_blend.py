@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from fstvideo import NetConfig, OptionsError, TransformerNet, load_style, save_style
+from fstvideo import FstError, NetConfig, OptionsError, TransformerNet, load_style, save_style
 from fstvideo.cli import parse_blend
-from fstvideo.stylizer import Stylizer, StylizerOptions, blend_weights
+from fstvideo.styles import extract_styles
+from fstvideo.stylizer import Stylizer, StylizerOptions, blend_weights, effective_mix
 
 CFG = NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3)
 NAMES = ["ink", "fire", "sea"]
@@ -67,3 +68,64 @@ def test_live_reblend_without_reload(multi):
     st.set_options(StylizerOptions(blend=(("sea", 1.0),)))
     assert np.array_equal(st(frame), Stylizer(multi, StylizerOptions(blend=(("sea", 1.0),)))(frame))
     assert not np.array_equal(first, st(frame))
+
+
+@pytest.fixture(scope="module")
+def with_photo(tmp_path_factory):
+    torch.manual_seed(1)
+    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3))
+    for m in net.modules():
+        if type(m).__name__ == "CondInstanceNorm":
+            m.weight.data.normal_(1, 0.5)
+            m.bias.data.normal_(0, 0.3)
+    return save_style(tmp_path_factory.mktemp("p") / "wp.safetensors", net, "wp", styles=["ink", "fire", "photo"])
+
+
+def test_strength_interpolates_toward_photo_slot(with_photo, multi):
+    s = load_style(with_photo)
+    w, pixels = effective_mix(s, StylizerOptions(strength=0.25, blend=(("fire", 1.0),)))
+    assert not pixels and torch.allclose(w, torch.tensor([0.0, 0.25, 0.75]))
+    w, pixels = effective_mix(s, StylizerOptions(strength=0.25, strength_mode="pixels"))
+    assert pixels and torch.allclose(w, torch.tensor([1.0, 0.0, 0.0]))
+    frame = np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    zero = Stylizer(with_photo, StylizerOptions(strength=0.0))(frame)
+    photo = Stylizer(with_photo, StylizerOptions(blend=(("photo", 1.0),)))(frame)
+    assert np.array_equal(zero, photo)  # strength 0 = the photo slot's output, not the input
+    with pytest.raises(OptionsError, match="photo"):
+        effective_mix(load_style(multi), StylizerOptions(strength=0.5, strength_mode="norm"))
+    with pytest.raises(OptionsError, match="strength mode"):
+        StylizerOptions(strength_mode="magic").validate()
+
+
+def test_extract_slots_matches_multi_file(with_photo, tmp_path):
+    s = load_style(with_photo)
+    one = load_style(extract_styles(s, ["fire", "photo"], tmp_path / "fire.safetensors"))
+    assert one.styles == ("fire", "photo") and one.name == "fire"
+    frame = np.random.default_rng(3).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    a = Stylizer(with_photo, StylizerOptions(blend=(("fire", 1.0),), strength=0.6))(frame)
+    b = Stylizer(one, StylizerOptions(strength=0.6))(frame)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    with pytest.raises(FstError, match="known: ink, fire, photo"):
+        extract_styles(s, ["lava"], tmp_path / "x.safetensors")
+
+
+def test_compiled_net_follows_live_blend(multi):
+    frame = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    st = Stylizer(multi, StylizerOptions(compile=True, blend=(("ink", 1.0),)))
+    first = st(frame)
+    st.set_options(StylizerOptions(compile=True, blend=(("sea", 1.0),)))
+    ref = Stylizer(multi, StylizerOptions(blend=(("sea", 1.0),)))(frame)
+    out = st(frame)
+    assert not np.array_equal(first, out)
+    assert np.abs(out.astype(int) - ref.astype(int)).max() <= 2
+
+
+def test_quality_bench_picks_slot_painting_and_weight(with_photo):
+    from fstvideo.bench.quality import painting_of, slot_style_weight
+    from fstvideo.styles import Style
+    s = load_style(with_photo)
+    meta = {"training": {"config": {"styles": [__file__, __file__], "style_names": ["ink", "fire", "photo"],
+                                    "style_weight": 7.0}, "style_weights": [10.0, 20.0, 0.0]}}
+    st = Style(name="wp", styles=s.styles, config=s.config, state=s.state, meta=meta)
+    assert slot_style_weight(st, "fire") == 20.0 and slot_style_weight(st, "other") == 7.0
+    assert painting_of(st, "fire") == __file__  # no file named after the slot: the first existing one

@@ -187,3 +187,25 @@ def test_pipeline_identity_keeps_every_frame(make_clip, tmp_path):
     assert result.frames == 5 and result.path.exists()
     with open_media(src) as a, open_media(tmp_path / "o.mp4") as b:
         assert [s.time for _, s in a] == pytest.approx([s.time for _, s in b])
+
+
+def test_blend_picks_full_or_fast_multi_file_and_strength_mode(tmp_path, monkeypatch):
+    from fstvideo.cli import multi_style_for
+    from fstvideo.model import FAST_CONFIG
+    from dataclasses import replace
+    torch.manual_seed(0)
+    monkeypatch.setenv("FSTVIDEO_STYLES", str(tmp_path))
+    save_style(tmp_path / "duo.safetensors", TransformerNet(replace(TINY, n_styles=3)), "duo",
+               styles=["ink", "sea", "photo"])
+    save_style(tmp_path / "duo_fast.safetensors", TransformerNet(replace(FAST_CONFIG, n_styles=3)), "duo_fast",
+               styles=["ink", "sea", "photo"])
+    assert Path(multi_style_for(["ink", "sea"])).name == "duo.safetensors"
+    assert Path(multi_style_for(["ink", "sea"], fast=True)).name == "duo_fast.safetensors"
+    img = tmp_path / "in.png"
+    Image.fromarray(np.full((20, 24, 3), 120, np.uint8)).save(img)
+    for mode in ("norm", "pixels"):
+        code, err = run("convert", img, "-o", tmp_path / f"o_{mode}.png", "--style", "ink:0.5,sea:0.5",
+                        "--strength", "0.5", "--strength-mode", mode)
+        assert code == 0, err
+    code, err = run("convert", img, "-o", tmp_path / "bad.png", "--style", "ink:1,lava:1")
+    assert code == 2 and "lava" in err and len(err.strip().splitlines()) == 1

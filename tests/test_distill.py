@@ -38,3 +38,21 @@ def test_distill_two_teachers_into_one_student(tmp_path):
     assert student.styles == ("t0", "t1") and student.config.n_styles == 2
     assert student.meta["training"]["method"] == "distillation"
     assert student.meta["training"]["final_loss"] < 0.5
+
+
+def test_distill_every_slot_of_a_multi_style_teacher(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    src = sorted((SHARED / "photos").glob("*.jpg"))[:2] if (SHARED / "photos").is_dir() else []
+    if not src:
+        pytest.skip("../shared/photos not present")
+    for p in src:
+        (photos / p.name).write_bytes(p.read_bytes())
+    torch.manual_seed(0)
+    teacher = save_style(tmp_path / "multi.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1,
+                         n_styles=3)), "multi", styles=["a", "b", "photo"])
+    cfg = DistillConfig(teachers=(str(teacher),), data=str(photos), out=str(tmp_path / "s.safetensors"),
+                        net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
+                        teacher_size=48, crop=32, batch_size=4, iterations=10, lr=5e-3)
+    student = load_style(distill(cfg, log=lambda line: None))
+    assert student.styles == ("a", "b", "photo") and student.name == "multi_fast"

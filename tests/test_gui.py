@@ -22,7 +22,7 @@ from fstvideo.gui.app import main, register  # noqa: E402
 from fstvideo.gui.settings import Settings  # noqa: E402
 from fstvideo.gui.window import StyleWindow  # noqa: E402
 from fstvideo.media import open_media, read_image  # noqa: E402
-from fstvideo.stylizer import Stylizer  # noqa: E402
+from fstvideo.stylizer import Stylizer, StylizerOptions  # noqa: E402
 
 WAIT = 20_000  # ms: generous upper bounds for a loaded 2-core machine, never a speed assertion
 
@@ -213,3 +213,67 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["--style", "no_such_style_anywhere"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "nope.mp4" in err[0] and "no_such_style_anywhere" in err[1]
+
+
+@pytest.fixture
+def mix_style(tmp_path):
+    """A tiny three-slot file ("a", "b" and the content-only "photo") whose slots really differ."""
+    torch.manual_seed(7)
+    net = TransformerNet(NetConfig(widths=(4, 8, 8), blocks=1, outer_kernel=3, n_styles=3))
+    with torch.no_grad():  # CIN params start equal for every slot: make each slot its own style
+        for name, p in net.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + torch.randn_like(p))
+            elif name.endswith("norm.bias"):
+                p.copy_(torch.randn_like(p))
+    return str(save_style(tmp_path / "mix.safetensors", net, "mix", styles=["a", "b", "photo"]))
+
+
+def made_by(shown, style: str, blend=()) -> bool:
+    """Whether this published frame is ``style`` with ``blend`` applied to its own input frame."""
+    expected = Stylizer(style, StylizerOptions(device="cpu", blend=blend))(shown.frame)
+    return np.abs(shown.output.astype(int) - expected).mean() < 1.0
+
+
+def test_blend_sliders_for_multi_style_files(qtbot, open_window, clip, styles, mix_style, monkeypatch):
+    monkeypatch.setattr(window_module, "list_styles", lambda: {"tiny_a": styles[0], "mix": mix_style})
+    w = open_window(clip)
+    group = w.panel.blend
+    assert [w.panel.styles.item(i).text() for i in range(w.panel.styles.count())] == ["tiny_a", "mix"]
+    frames_after(qtbot, w, 1)
+    assert group.isHidden()  # a single-style file: no sliders
+    w.pick_style(1)  # the multi-style file, listed once
+    qtbot.waitUntil(lambda: group.isVisible() and w.shown.stats.style == "mix", timeout=WAIT)
+    assert [name for name, _ in group.sliders] == ["a", "b"]  # no slider for "photo"
+    assert [s.value() for _, s in group.sliders] == [100, 0]
+    assert w.worker.settings().blend == ()
+    qtbot.waitUntil(lambda: made_by(w.shown, mix_style), timeout=WAIT)  # () = the first style, "a"
+    sa, sb = (s for _, s in group.sliders)
+    sb.setValue(100)
+    assert w.worker.settings().blend == (("a", 1.0), ("b", 1.0))
+    sa.setValue(0)
+    assert w.worker.settings().blend == (("a", 0.0), ("b", 1.0))
+    b_only = (("b", 1.0),)
+    qtbot.waitUntil(lambda: made_by(w.shown, mix_style, b_only), timeout=WAIT)
+    assert not made_by(w.shown, mix_style)  # the blend changed the picture
+    sb.setValue(0)  # all zero is no blend: the last valid one stays
+    assert w.worker.settings().blend == (("a", 0.0), ("b", 1.0))
+    frames_after(qtbot, w, 3)  # frames keep coming
+    assert made_by(w.shown, mix_style, b_only)
+    w.pick_style(0)  # back to a single-style file: blend reset, sliders gone
+    assert w.worker.settings().blend == () and group.isHidden()
+    qtbot.waitUntil(lambda: w.shown.stats.style == "tiny_a", timeout=WAIT)
+    frames_after(qtbot, w, 1)
+    assert group.isHidden()
+
+
+def test_invalid_blend_is_reset_not_fatal(qtbot, open_window, clip, mix_style):
+    w = open_window(clip)
+    w.add_style_file(mix_style)
+    qtbot.waitUntil(lambda: w.panel.blend.isVisible(), timeout=WAIT)
+    with qtbot.waitSignal(w.worker.message, timeout=WAIT) as msg:
+        w.worker.update(blend=(("no_such_style", 1.0),))
+    assert "no_such_style" in msg.args[0]
+    assert w.worker.settings().blend == ()
+    frames_after(qtbot, w, 2)
+    assert w.worker.isRunning() and made_by(w.shown, mix_style)

@@ -43,6 +43,16 @@ def test_style_loss_identical_grams_is_zero():
     assert abs(float(losses.style_loss(feats, shifted, {"a": 1.0, "b": 2.0})) - 3.0) < 1e-5
 
 
+def test_style_loss_sample_weights_known_answer():
+    feats = {"a": torch.randn(2, 3, 4, 4)}
+    g = losses.gram(feats["a"])
+    target = {"a": g + torch.tensor([1.0, 2.0]).view(2, 1, 1)}  # per-sample MSE 1 and 4
+    assert abs(float(losses.style_loss(feats, target, {"a": 1.0})) - 2.5) < 1e-5
+    # weights (2, 0): (2 * 1 + 0 * 4) / 2 = 1; ones give the unweighted value
+    assert abs(float(losses.style_loss(feats, target, {"a": 1.0}, torch.tensor([2.0, 0.0]))) - 1.0) < 1e-5
+    assert abs(float(losses.style_loss(feats, target, {"a": 1.0}, torch.ones(2))) - 2.5) < 1e-5
+
+
 def test_stability_zero_for_constant_net_positive_otherwise():
     x = torch.rand(1, 3, 8, 8)
     const = lambda x, mix=None: torch.zeros_like(x)

@@ -8,6 +8,8 @@ from PIL import Image
 from fstvideo.errors import FstError
 from fstvideo.model import NetConfig
 from fstvideo.styles import load_style
+from fstvideo.train import losses
+from fstvideo.train.data import PhotoCrops
 from fstvideo.train.trainer import TrainConfig, Trainer, load_checkpoint, painting_credit
 from fstvideo.train.vgg import layer_names
 
@@ -149,3 +151,19 @@ def test_cli_register_and_bad_options(data):
         a.func(a)
     a = ap.parse_args(["weights", "vgg19"])
     assert a.func is cli.run_weights
+
+
+def test_style_balance_and_photo_slot(data, vgg_state):
+    c = cfg(data, style_balance=4.0, photo_slot=True, iterations=4)
+    t = Trainer(c, vgg_state=vgg_state)
+    assert t.config.style_names == ("stripes", "photo") and t.config.net.n_styles == 2
+    # the painting's weight puts plain photos at a style loss of 4; the photo slot has none
+    assert t.style_w[0] > 0 and float(t.style_w[1]) == 0.0
+    with torch.no_grad():
+        fx = t.vgg(PhotoCrops(c.data, c.image_size, seed=777).batch(8))
+        ref = float(losses.style_loss(fx, {k: v[:1] for k, v in t.targets.items()}, t.layer_weights))
+    assert abs(float(t.style_w[0]) * ref - 4.0) < 1e-3
+    out = t.run(bar=False)
+    st = load_style(out)
+    assert st.styles == ("stripes", "photo")
+    assert st.meta["training"]["style_weights"][1] == 0.0

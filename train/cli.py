@@ -36,6 +36,9 @@ def register_train(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=192, help="training crop side, px (multiple of 4)")
     p.add_argument("--style-size", type=int, default=320, help="painting's longest side, px")
     p.add_argument("--style-weight", type=float, default=5e3)
+    p.add_argument("--style-balance", type=float, default=0.0, metavar="B",
+                   help="per painting, style weight = B / (style loss of plain photos against it); "
+                        "overrides --style-weight (try 5)")
     p.add_argument("--content-weight", type=float, default=1.0)
     p.add_argument("--tv-weight", type=float, default=10.0)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -47,6 +50,10 @@ def register_train(subparsers) -> None:
     p.add_argument("--vgg-weights", default="", metavar="PATH", help="torchvision vgg16 .pth or .safetensors")
     p.add_argument("--stability", type=float, default=0.0, metavar="W", help="noise-stability weight (0: off)")
     p.add_argument("--fast", action="store_true", help="cheaper net: widths 16/32/64, 3 depthwise blocks")
+    p.add_argument("--photo-slot", action="store_true",
+                   help="add a content-only 'photo' slot: --strength then interpolates toward it")
+    p.add_argument("--init", default="", metavar="STYLE",
+                   help="start from this style file (same architecture and slot count): fine-tuning")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     p.set_defaults(func=run_train)
@@ -69,10 +76,11 @@ def run_train(a: argparse.Namespace) -> int:
         cfg = TrainConfig(styles=tuple(a.style), data=a.data, out=a.output or f"{name}.safetensors", name=name,
                           net=FAST_NET if a.fast else NetConfig(), image_size=a.image_size,
                           style_size=a.style_size, batch_size=a.batch_size, iterations=a.iterations, lr=a.lr,
-                          content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
+                          content_weight=a.content_weight, style_weight=a.style_weight, style_balance=a.style_balance, tv_weight=a.tv_weight,
                           stability_weight=a.stability, seed=a.seed, checkpoint_every=a.checkpoint_every,
                           sample_every=a.sample_every, run_dir=a.run_dir, device=a.device,
-                          precision=a.precision, vgg_weights=a.vgg_weights)
+                          precision=a.precision, vgg_weights=a.vgg_weights, photo_slot=a.photo_slot,
+                          init=a.init)
     t = Trainer(cfg, resume=a.resume)
     out = t.run()
     fl = t.final_losses()

@@ -29,11 +29,12 @@ from .data import find_images, to_chw
 
 @dataclass(frozen=True)
 class DistillConfig:
-    teachers: tuple[str, ...]          # single-style files (names or paths); N>1 -> one N-style student
+    teachers: tuple[str, ...]          # style files (names or paths); every slot of every file becomes
+                                       # one slot of the student (N slots in all -> N-style student)
     data: str                          # folder of photos
     out: str                           # student style file
-    name: str = ""                     # display name; default "<teacher>_fast" (one teacher) or "multi_fast"
-    net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to len(teachers))
+    name: str = ""                     # display name; default "<teacher name>_fast"
+    net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to the slot count)
     teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
     crop: int = 128                    # training crop side, px (multiple of 4)
     batch_size: int = 8                # crops per step
@@ -101,11 +102,15 @@ def distill(config: DistillConfig, log=print) -> Path:
     teachers = [load_style(t) for t in config.teachers]
     photos = find_images(config.data)
     start = time.perf_counter()
-    pairs = []
+    pairs, names = [], []
     for t in teachers:
-        pairs.append(teacher_pairs(t.build("cpu"), photos, config.teacher_size))
-        log(f"teacher {t.name}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
-    n = len(teachers)
+        net = t.build("cpu")
+        for i, slot in enumerate(t.styles):
+            net.set_mix(F.one_hot(torch.tensor(i), len(t.styles)).float())
+            pairs.append(teacher_pairs(net, photos, config.teacher_size))
+            names.append(slot)
+            log(f"teacher {t.name}/{slot}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
+    n = len(names)
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
     opt = torch.optim.Adam(student.parameters(), lr=config.lr)
@@ -123,8 +128,8 @@ def distill(config: DistillConfig, log=print) -> Path:
             avg = sum(history[-100:]) / len(history[-100:])
             log(f"step {step}/{config.iterations} loss {avg:.4f} ({time.perf_counter() - start:.0f} s)")
     minutes = (time.perf_counter() - start) / 60
-    names = [t.styles[0] for t in teachers]
-    name = config.name or (f"{names[0]}_fast" if n == 1 else "multi_fast")
+    name = config.name or f"{teachers[0].name}_fast"
+    n_files = len(teachers)
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
     # "config" keeps the teacher's loss definitions and paintings, so `bench quality` scores the
     # student exactly as it scores the teacher; "distill" is this run's own config.
@@ -133,7 +138,8 @@ def distill(config: DistillConfig, log=print) -> Path:
                              ((t.meta.get("training") or {}).get("config") or {}).get("styles", [])]
     training = {"method": "distillation", "config": teacher_cfg,
                 "distill": {**asdict(config), "net": net_config.to_dict()},
-                "teachers": [str(t.path) for t in teachers], "final_loss": sum(history[-50:]) / 50,
+                "teachers": [str(t.path) for t in teachers],
+                "style_weights": (teachers[0].meta.get("training") or {}).get("style_weights") if n_files == 1 else None, "final_loss": sum(history[-50:]) / 50,
                 "minutes": round(minutes, 1)}
     return save_style(config.out, student, name, styles=names, training=training, credit=credit)
 

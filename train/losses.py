@@ -27,16 +27,22 @@ def content_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def style_loss(feats: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
-               layer_weights: dict[str, float]) -> torch.Tensor:
+               layer_weights: dict[str, float], sample_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over layers of ``w_l * MSE(gram(feats[l]), target_grams[l])`` -> scalar.
 
     ``feats[l]``: ``BxCxHxW``; ``target_grams[l]``: ``BxCxC`` or ``1xCxC`` (broadcast).
+    ``sample_weights``: optional ``B`` factors (one per sample, e.g. a per-painting weight in
+    multi-style training); the per-sample MSEs are weighted, then averaged over the batch.
     """
     total = torch.zeros((), device=next(iter(feats.values())).device)
     for name, w in layer_weights.items():
         g = gram(feats[name])
         t = target_grams[name].to(g.device).expand_as(g)
-        total = total + w * F.mse_loss(g, t)
+        if sample_weights is None:
+            total = total + w * F.mse_loss(g, t)
+        else:
+            per = (g - t).pow(2).mean(dim=(1, 2))
+            total = total + w * (per * sample_weights.to(per)).mean()
     return total
 
 

@@ -1,5 +1,11 @@
-"""Build docs/preview.jpg: one photo in every bundled style next to thumbnails of the paintings.
-``python -m fstvideo.train.preview [PHOTO] [-o docs/preview.jpg]``."""
+"""Preview sheets for the README (``python -m fstvideo.train.preview [PHOTO]``):
+
+- docs/preview.jpg: one photo in every bundled style, paintings in the corners;
+- docs/preview_fast.jpg: full model | fast path (fast variant at half resolution + guided upsampling);
+- docs/strength.jpg: style strength by norm interpolation toward the photo slot vs pixel mixing;
+- docs/blends.jpg: blends of two and three styles of the multi-style model;
+- docs/loss_curves.png: the multi-style training run's losses.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,92 +13,111 @@ import os
 import sys
 from pathlib import Path
 
-import torch
+import numpy as np
 from PIL import Image, ImageDraw
 
-from fstvideo.styles import load_style
+from fstvideo.stylizer import Stylizer, StylizerOptions
 
-from .bundled import BUNDLED, SHARED
-from .data import load_painting
+from .bundled import BUNDLED, MULTI, SHARED
 
-
-def tile(t: torch.Tensor) -> Image.Image:
-    return Image.fromarray((t[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def build(photo: Path, out: Path, size: int = 320, names=BUNDLED) -> Path:
-    x = load_painting(photo, size)
-    h, w = x.shape[2] // 4 * 4, x.shape[3] // 4 * 4
-    x = x[:, :, :h, :w]
-    cells = [("photo", tile(x), None)]
-    for n in names:
-        style = load_style(n)
-        with torch.no_grad():
-            y = style.build()(x)
-        thumb = Image.open(SHARED / "styles" / f"{n}.jpg").convert("RGB")
-        thumb.thumbnail((w // 3, h // 3))
-        cells.append((n, tile(y), thumb))
-    cols = 3
+def load_photo(photo: Path, size: int) -> np.ndarray:
+    """HxWx3 uint8 RGB, longest side ``size``, sides multiples of 4."""
+    with Image.open(photo) as im:
+        im = im.convert("RGB")
+        s = size / max(im.size)
+        im = im.resize((round(im.width * s) // 4 * 4, round(im.height * s) // 4 * 4), Image.LANCZOS)
+    return np.asarray(im)
+
+
+def sheet(cells: list[tuple[str, np.ndarray, Image.Image | None]], cols: int, out: Path) -> Path:
+    """Grid of labelled images (all the same size); optional painting thumbnail in each corner."""
+    h, w = cells[0][1].shape[:2]
     rows = (len(cells) + cols - 1) // cols
-    sheet = Image.new("RGB", (cols * w, rows * (h + 18)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (label, img, thumb) in enumerate(cells):
+    img = Image.new("RGB", (cols * w, rows * (h + 18)), "white")
+    draw = ImageDraw.Draw(img)
+    for i, (label, arr, thumb) in enumerate(cells):
         x0, y0 = (i % cols) * w, (i // cols) * (h + 18)
-        sheet.paste(img, (x0, y0))
+        img.paste(Image.fromarray(arr), (x0, y0))
         if thumb is not None:  # painting thumbnail in the corner, with a white frame
-            sheet.paste(Image.new("RGB", (thumb.width + 4, thumb.height + 4), "white"),
-                        (x0 + w - thumb.width - 6, y0 + h - thumb.height - 6))
-            sheet.paste(thumb, (x0 + w - thumb.width - 4, y0 + h - thumb.height - 4))
+            img.paste(Image.new("RGB", (thumb.width + 4, thumb.height + 4), "white"),
+                      (x0 + w - thumb.width - 6, y0 + h - thumb.height - 6))
+            img.paste(thumb, (x0 + w - thumb.width - 4, y0 + h - thumb.height - 4))
         draw.text((x0 + 4, y0 + h + 3), label, fill="black")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(".tmp-" + out.name)
-    sheet.save(tmp, format="JPEG", quality=88)
+    img.save(tmp, format="JPEG", quality=88)
     os.replace(tmp, out)
     return out
 
 
-def curves(out: Path, runs: Path, names=BUNDLED) -> Path:
-    """One loss-curve panel per bundled style from its training checkpoint's history."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def thumb(name: str, w: int, h: int) -> Image.Image:
+    t = Image.open(SHARED / "styles" / f"{name}.jpg").convert("RGB")
+    t.thumbnail((w // 3, h // 3))
+    return t
+
+
+def build(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
+    h, w = photo.shape[:2]
+    cells = [("photo", photo, None)]
+    cells += [(n, Stylizer(n)(photo), thumb(n, w, h)) for n in names]
+    return sheet(cells, 3, out)
+
+
+def build_fast(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
+    """Per style: full model at full resolution | what `convert --fast` runs."""
+    h, w = photo.shape[:2]
+    fast = StylizerOptions(scale=0.5)
+    cells = []
+    for n in names:
+        cells += [(f"{n} (full)", Stylizer(n)(photo), thumb(n, w, h)),
+                  (f"{n}_fast (half res + guided)", Stylizer(f"{n}_fast", fast)(photo), None)]
+    return sheet(cells, 4, out)
+
+
+def build_strength(photo: np.ndarray, out: Path, name: str = "starry_night") -> Path:
+    levels = (0.0, 0.25, 0.5, 0.75, 1.0)
+    cells = []
+    for mode in ("norm", "pixels"):
+        for s in levels:
+            cells.append((f"{mode} {s:g}", Stylizer(name, StylizerOptions(strength=s, strength_mode=mode))(photo),
+                          None))
+    return sheet(cells, len(levels), out)
+
+
+def build_blends(photo: np.ndarray, out: Path) -> Path:
+    blends = [(("starry_night", 1.0),), (("starry_night", 0.5), ("wave", 0.5)), (("wave", 1.0),),
+              (("the_scream", 1.0),), (("the_scream", 0.34), ("udnie", 0.33), ("composition_vii", 0.33)),
+              (("udnie", 1.0),)]
+    cells = [(" + ".join(f"{n}:{w:g}" for n, w in b), Stylizer(MULTI, StylizerOptions(blend=b))(photo), None)
+             for b in blends]
+    return sheet(cells, 3, out)
+
+
+def curves(out: Path) -> Path | None:
+    from .plots import plot_history
     from .trainer import load_checkpoint
-    fig, axes = plt.subplots(1, len(names), figsize=(3 * len(names), 2.8), dpi=90, sharey=True)
-    for ax, n in zip(axes, names):
-        ck = runs / n / "checkpoint.pt"
-        if not ck.exists():
-            continue
-        hist = load_checkpoint(ck)["history"]
-        steps = [h[0] for h in hist]
-        k = max(1, len(hist) // 25)
-        for col, label in ((1, "content"), (2, "style"), (3, "tv")):
-            v = [h[col] for h in hist]
-            sm = [sum(v[max(0, i - k + 1): i + 1]) / (i + 1 - max(0, i - k + 1)) for i in range(len(v))]
-            ax.plot(steps, sm, label=label)
-        ax.set_yscale("log")
-        ax.set_title(n, fontsize=9)
-        ax.set_xlabel("step")
-    axes[0].set_ylabel("weighted loss")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".tmp-" + out.name)
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, out)
-    return out
+    ck = ROOT / "runs" / MULTI / "checkpoint.pt"
+    if not ck.exists():
+        return None
+    return plot_history(load_checkpoint(ck)["history"], out, f"{MULTI}: 5 paintings + photo slot, one network")
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("photo", nargs="?", default=str(SHARED / "photos" / "sklearn_china.jpg"))
-    ap.add_argument("-o", "--output", default=str(Path(__file__).resolve().parents[1] / "docs" / "preview.jpg"))
-    ap.add_argument("--size", type=int, default=320)
-    ap.add_argument("--styles", nargs="*", default=list(BUNDLED))
+    ap.add_argument("--size", type=int, default=320, help="photo's longest side, px")
+    ap.add_argument("--docs", default=str(ROOT / "docs"))
     a = ap.parse_args(argv)
-    print(build(Path(a.photo), Path(a.output), a.size, a.styles))
-    root = Path(__file__).resolve().parents[1]
-    print(curves(root / "docs" / "loss_curves.png", root / "runs", a.styles))
+    docs = Path(a.docs)
+    photo = load_photo(Path(a.photo), a.size)
+    print(build(photo, docs / "preview.jpg"))
+    print(build_fast(photo, docs / "preview_fast.jpg"))
+    print(build_strength(photo, docs / "strength.jpg"))
+    print(build_blends(photo, docs / "blends.jpg"))
+    print(curves(docs / "loss_curves.png"))
     return 0
 
 

@@ -26,8 +26,10 @@ from fstvideo.styles import save_style
 
 from . import losses
 from .data import PhotoCrops, load_painting
+from .plots import plot_history
 from .vgg import JOHNSON_CONTENT, JOHNSON_STYLE, VGGFeatures
 
+PHOTO_SLOT = "photo"  # name of the content-only slot (TrainConfig.photo_slot)
 DEFAULT_LAYERS = tuple((name, 1.0) for name in JOHNSON_STYLE)
 
 
@@ -42,7 +44,10 @@ class TrainConfig:
     out: str = "style.safetensors"         # final style file (fp16)
     name: str = ""                         # display name; default: first painting's file stem
     style_names: tuple[str, ...] = ()      # one name per painting; default: file stems
-    net: NetConfig = NetConfig()           # architecture (n_styles is forced to len(styles))
+    net: NetConfig = NetConfig()           # architecture (n_styles is forced to len(styles) [+1])
+    photo_slot: bool = False               # one more slot, named "photo", trained with content (+TV) loss
+                                           # only: style strength interpolates the norm parameters
+                                           # toward it instead of mixing pixels (Dumoulin et al. 2017)
     image_size: int = 192                  # training crop side, px (multiple of 4)
     style_size: int = 320                  # painting resized so its longest side is this, px
     batch_size: int = 4                    # crops per step
@@ -50,6 +55,9 @@ class TrainConfig:
     lr: float = 1e-3                       # Adam learning rate (Johnson et al.)
     content_weight: float = 1.0            # weight of the relu2_2 feature MSE
     style_weight: float = 1e5              # weight of the summed Gram MSEs (Grams / (C*H*W))
+    style_balance: float = 0.0             # >0: per painting, style weight = this / (style loss of plain
+                                           # photos against it, 8 seeded crops): every painting starts
+                                           # at the same style/content balance; replaces style_weight
     tv_weight: float = 1e-3                # weight of mean-abs total variation ([0,1] units)
     style_layers: tuple[tuple[str, float], ...] = DEFAULT_LAYERS  # (VGG16 tap, weight) pairs
     content_layer: str = JOHNSON_CONTENT   # VGG16 tap for the content loss
@@ -67,6 +75,7 @@ class TrainConfig:
     max_minutes: float = 0.0               # stop early after this much training time (0: no limit)
     range_weight: float = 100.0            # penalty on output outside [0,1] (the VGG sees it clamped,
                                            # else out-of-range blobs inflate Grams cheaply)
+    channels_last: bool = True             # NHWC net and VGG: ~18% faster fp32 steps on a 2-core AVX2 CPU
     style_warmup: int = 0                  # steps over which the style weight ramps up linearly from 0:
                                            # the net first learns to keep the content (short CPU runs)
 
@@ -83,10 +92,12 @@ class TrainConfig:
         return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
 
     def resolved(self) -> "TrainConfig":
-        names = self.style_names or tuple(Path(s).stem for s in self.styles)
+        names = tuple(self.style_names or tuple(Path(s).stem for s in self.styles))
         name = self.name or names[0]
-        return replace(self, name=name, style_names=tuple(names),
-                       net=replace(self.net, n_styles=len(self.styles)),
+        if self.photo_slot and names[-1:] != (PHOTO_SLOT,):
+            names = names + (PHOTO_SLOT,)
+        return replace(self, name=name, style_names=names,
+                       net=replace(self.net, n_styles=len(self.styles) + int(self.photo_slot)),
                        run_dir=self.run_dir or str(Path("runs") / name))
 
 
@@ -178,6 +189,8 @@ class Trainer:
             if init.config != c.net:
                 raise TrainError(f"--init {c.init}: architecture {init.config} differs from {c.net}")
             self.net.load_state_dict({k: v.float() for k, v in init.state.items()})
+        if c.channels_last:  # before the optimiser and any checkpoint state: one layout throughout
+            self.net = self.net.to(memory_format=torch.channels_last)
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, **fused)
         self.data = PhotoCrops(c.data, c.image_size, seed=c.seed)
@@ -185,13 +198,18 @@ class Trainer:
         self.layer_weights = layers
         self.vgg = VGGFeatures(tuple(layers) + (c.content_layer,), "vgg16", state=vgg_state,
                                weights_path=c.vgg_weights or None).to(self.device)
+        if c.channels_last:
+            self.vgg = self.vgg.to(memory_format=torch.channels_last)
         # Style Grams computed once: per layer, n_styles x C x C (fp32).
         per_style = []
         with torch.no_grad():
             for s in c.styles:
                 feats = self.vgg(load_painting(s, c.style_size).to(self.device))
                 per_style.append({k: losses.gram(feats[k])[0] for k in layers})
+            if c.photo_slot:  # its style weight is 0: the Gram target is never used
+                per_style.append({k: torch.zeros_like(v) for k, v in per_style[0].items()})
         self.targets = {k: torch.stack([g[k] for g in per_style]) for k in layers}
+        self.style_w = self._style_weights()
         self.gen = torch.Generator(device="cpu").manual_seed(c.seed + 1)  # style choice + noise
         self.step, self.history, self.elapsed = 0, [], 0.0
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
@@ -205,6 +223,23 @@ class Trainer:
             torch.set_rng_state(ck["torch_rng"])
         self.fixed = self._fixed_samples()
 
+    @torch.no_grad()
+    def _style_weights(self) -> torch.Tensor:
+        """Per-painting style weight (``n_styles``): ``style_weight``, or with ``style_balance`` the
+        balance divided by the style loss that plain photos (8 seeded crops) have against it."""
+        c = self.config
+        n = c.net.n_styles
+        if c.style_balance <= 0:
+            return torch.tensor([float(c.style_weight)] * len(c.styles) + [0.0] * (n - len(c.styles)))
+        x = PhotoCrops(c.data, c.image_size, seed=777).batch(8).to(self.device)
+        fx = self.vgg(x)
+        out = []
+        for i in range(len(c.styles)):
+            ref = float(losses.style_loss(fx, {k: v[i:i + 1] for k, v in self.targets.items()},
+                                          self.layer_weights))
+            out.append(c.style_balance / max(ref, 1e-12))
+        return torch.tensor(out + [0.0] * (n - len(out)))
+
     def _fixed_samples(self) -> torch.Tensor:
         """Two deterministic photos (centre crops, 1.5x the training size) for sample sheets."""
         size = (int(self.config.image_size * 1.5) // 4) * 4
@@ -217,6 +252,8 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         c = self.config
         x = self.data.batch(c.batch_size).to(self.device)
+        if c.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         idx = torch.randint(0, c.net.n_styles, (c.batch_size,), generator=self.gen)
         mix = F.one_hot(idx, c.net.n_styles).float().to(self.device)
         with self._autocast():
@@ -226,10 +263,11 @@ class Trainer:
                 fx = self.vgg(x)
         content = losses.content_loss(fy[c.content_layer], fx[c.content_layer])
         targets = {k: v[idx.to(self.device)] for k, v in self.targets.items()}
-        style = losses.style_loss(fy, targets, self.layer_weights)
+        # Weighted style loss (per-painting weights); ramped up over the warm-up steps.
+        style = losses.style_loss(fy, targets, self.layer_weights, self.style_w[idx].to(self.device))
         tv = losses.total_variation(y.float())
-        sw = c.style_weight * min(1.0, self.step / c.style_warmup) if c.style_warmup else c.style_weight
-        total = c.content_weight * content + sw * style + c.tv_weight * tv
+        ramp = min(1.0, self.step / c.style_warmup) if c.style_warmup else 1.0
+        total = c.content_weight * content + ramp * style + c.tv_weight * tv
         if c.range_weight:
             total = total + c.range_weight * losses.out_of_range(y)
         stab = torch.zeros(())
@@ -247,7 +285,7 @@ class Trainer:
             self.opt.step()
         self.step += 1
         content, style, tv, stab = content.detach(), style.detach(), tv.detach(), stab.detach()
-        out = {"content": c.content_weight * float(content), "style": c.style_weight * float(style),
+        out = {"content": c.content_weight * float(content), "style": float(style),
                "tv": c.tv_weight * float(tv), "stability": c.stability_weight * float(stab),
                "total": float(total.detach())}
         self.history.append([self.step, out["content"], out["style"], out["tv"], out["stability"], out["total"]])
@@ -286,31 +324,7 @@ class Trainer:
     def save_loss_curve(self, path: Path | None = None) -> Path | None:
         if not self.history:
             return None
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        path = path or Path(self.config.run_dir) / "loss.png"
-        steps = [h[0] for h in self.history]
-        fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-        k = max(1, len(steps) // 50)  # moving average over ~2% of the run: batch losses are noisy
-        for col, label in ((1, "content"), (2, "style"), (3, "tv"), (4, "stability"), (5, "total")):
-            v = [h[col] for h in self.history]
-            if max(v) <= 0:
-                continue
-            sm = [sum(v[max(0, i - k + 1): i + 1]) / (i + 1 - max(0, i - k + 1)) for i in range(len(v))]
-            ax.plot(steps, sm, label=label)
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel("weighted loss")
-        ax.set_title(f"{self.config.name}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".tmp-" + path.name)
-        fig.savefig(tmp, format="png")
-        plt.close(fig)
-        os.replace(tmp, path)
-        return path
+        return plot_history(self.history, path or Path(self.config.run_dir) / "loss.png", self.config.name)
 
     def final_losses(self, last: int = 50) -> dict[str, float]:
         tail = self.history[-last:]
@@ -320,6 +334,7 @@ class Trainer:
     def export(self, path: str | os.PathLike | None = None) -> Path:
         c = self.config
         training = {"config": c.to_dict(), "steps": self.step, "final_losses": self.final_losses(),
+                    "style_weights": [round(float(w), 3) for w in self.style_w],
                     "minutes": round(self.elapsed / 60, 2), "device": str(self.device),
                     "precision": str(self.amp or "fp32").replace("torch.", "")}
         credit = [painting_credit(s) for s in c.styles]

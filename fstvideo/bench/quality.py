@@ -1,6 +1,10 @@
 """``fstvideo bench quality``: VGG16 style and content losses (the training definitions and
 weights) of a feed-forward style's output versus the Gatys et al. 2015 optimisation result for
 the same photo and painting. Lower is better; Gatys is the reference the net approximates.
+
+Weighted losses use the style file's own weights, so they compare runs of one style file; the
+``style/photo`` column (style loss of the image / style loss of the unstylized photo) compares
+files trained with different weights (e.g. a multi-style model against single-style ones).
 """
 from __future__ import annotations
 
@@ -19,21 +23,35 @@ def register(bench_subparsers) -> None:
     p = bench_subparsers.add_parser("quality", help="style/content losses: feed-forward vs Gatys optimisation")
     p.add_argument("photo")
     p.add_argument("--style", required=True, help="style name or style file")
+    p.add_argument("--slot", help="which style of a multi-style file (default: its first)")
     p.add_argument("--painting", help="painting image (default: from the style file's training config)")
     p.add_argument("--size", type=int, default=256, help="photo's longest side, px")
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS evaluations for Gatys")
+    p.add_argument("--iterations", type=int, default=100, help="L-BFGS evaluations for Gatys (0: skip Gatys)")
     p.add_argument("--save", help="table file (default runs/bench/quality-<style>.txt)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_quality)
 
 
-def painting_of(style) -> str:
+def painting_of(style, slot: str | None = None) -> str:
+    """The training painting of ``slot``: the path whose file stem is the slot's name, else the
+    first existing one (single-style files)."""
     cfg = (style.meta.get("training") or {}).get("config") or {}
-    paths = cfg.get("styles") or []
-    for p in paths:
-        if Path(p).is_file():
-            return p
+    paths = [p for p in cfg.get("styles") or [] if Path(p).is_file()]
+    named = [p for p in paths if Path(p).stem == (slot or style.styles[0])]
+    if named or paths:
+        return (named or paths)[0]
     raise StyleError(f"style '{style.name}' does not name an existing painting; pass --painting PATH")
+
+
+def slot_style_weight(style, slot: str) -> float:
+    """The style weight that slot was trained with: per-painting ``style_weights`` (style_balance
+    runs, indexed like the training config's style_names) else the config's ``style_weight``."""
+    tr = style.meta.get("training") or {}
+    cfg = tr.get("config") or {}
+    names, weights = list(cfg.get("style_names") or []), tr.get("style_weights")
+    if weights and slot in names and names.index(slot) < len(weights):
+        return float(weights[names.index(slot)])
+    return float(cfg.get("style_weight", 5e3))
 
 
 def measure(photo: torch.Tensor, painting: torch.Tensor, net, training: dict, iterations: int) -> dict:
@@ -64,37 +82,52 @@ def measure(photo: torch.Tensor, painting: torch.Tensor, net, training: dict, it
     with torch.no_grad():
         y = net(photo).clamp(0, 1)
     rows["feed-forward"] = {**score(y), "seconds": time.perf_counter() - t}
+    if iterations <= 0:
+        return _relative(rows)
     t = time.perf_counter()
     g = stylize(photo, painting, GatysConfig(iterations=iterations, content_weight=cw, style_weight=sw,
                                              tv_weight=tw), vgg=vgg)
     rows[f"gatys (L-BFGS {iterations})"] = {**score(g), "seconds": time.perf_counter() - t}
-    return rows
+    return _relative(rows)
+
+
+def _relative(rows: dict) -> dict:
+    ref = rows["photo (no stylization)"]["style"]
+    return {k: {**r, "style_vs_photo": r["style"] / ref if ref > 0 else float("nan")} for k, r in rows.items()}
 
 
 def run_quality(a: argparse.Namespace) -> int:
     from fstvideo.styles import load_style
     from fstvideo.train.data import load_painting
-    if a.size < 16 or a.iterations < 1:
-        raise OptionsError("--size must be >= 16 and --iterations >= 1")
+    if a.size < 16 or a.iterations < 0:
+        raise OptionsError("--size must be >= 16 and --iterations >= 0")
     style = load_style(a.style)
-    training = (style.meta.get("training") or {}).get("config") or {}
-    painting = load_painting(a.painting or painting_of(style), int(training.get("style_size", 256)))
+    slot = a.slot or style.styles[0]
+    if slot not in style.styles:
+        raise OptionsError(f"unknown slot '{slot}' (known: {', '.join(style.styles)})")
+    training = dict((style.meta.get("training") or {}).get("config") or {})
+    training["style_weight"] = slot_style_weight(style, slot)
+    painting = load_painting(a.painting or painting_of(style, slot), int(training.get("style_size", 256)))
     photo = load_painting(a.photo, a.size)
     h, w = photo.shape[2] // 4 * 4, photo.shape[3] // 4 * 4
     photo = photo[:, :, :h, :w]
     net = style.build("cpu")
+    net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
     rows = measure(photo, painting, net, training, a.iterations)
     if a.json:
-        text = json.dumps({"style": style.name, "photo": str(a.photo), "size": [w, h], "rows": rows}, indent=1)
+        text = json.dumps({"style": style.name, "slot": slot, "photo": str(a.photo), "size": [w, h],
+                           "style_weight": training["style_weight"], "rows": rows}, indent=1)
     else:
-        lines = [f"quality: style {style.name}, photo {a.photo} ({w}x{h}); weighted VGG16 losses, lower is better",
-                 f"{'':28s} {'content':>10s} {'style':>10s} {'tv':>8s} {'seconds':>8s}"]
+        lines = [f"quality: style {style.name} [{slot}], photo {a.photo} ({w}x{h}); weighted VGG16 losses "
+                 f"(style weight {training['style_weight']:.4g}), lower is better",
+                 f"{'':28s} {'content':>10s} {'style':>10s} {'tv':>8s} {'style/photo':>11s} {'seconds':>8s}"]
         for k, r in rows.items():
             lines.append(f"{k:28s} {r['content']:10.3f} {r['style']:10.3f} {r['tv']:8.3f} "
-                         f"{r.get('seconds', float('nan')):8.2f}")
+                         f"{r['style_vs_photo']:11.3f} {r.get('seconds', float('nan')):8.2f}")
         text = "\n".join(lines)
     print(text)
-    save = Path(a.save or Path("runs") / "bench" / f"quality-{style.name}.txt")
+    tag = style.name if slot == style.styles[0] else f"{style.name}-{slot}"
+    save = Path(a.save or Path("runs") / "bench" / f"quality-{tag}.txt")
     save.parent.mkdir(parents=True, exist_ok=True)
     tmp = save.with_name(".tmp-" + save.name)
     tmp.write_text(text + "\n")

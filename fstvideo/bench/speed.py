@@ -35,7 +35,10 @@ MODES = ("eager-fp32", "compiled-fp32", "compiled-bf16", "cuda-fp16")
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    models: tuple[str, ...] = ("johnson", "fast")  # style names/paths or 'johnson'/'fast' (bundled default)
+    models: tuple[str, ...] = ("johnson", "fast", "fast-half")  # style names/paths, or 'johnson'/'fast' (the
+                                                   # bundled default's full/fast model at the frame size) and
+                                                   # 'fast-half' (what `convert --fast` runs: the fast model at
+                                                   # half resolution + guided upsampling to the frame size)
     modes: tuple[str, ...] = MODES                 # execution modes; unavailable ones are skipped
     sizes: tuple[tuple[int, int], ...] = SIZES     # (width, height) in pixels
     repeats: int = 5                               # timed model-only calls per row (median reported)
@@ -58,7 +61,7 @@ def _style_for(model: str) -> str:
     known = list_styles()
     if model == "johnson":
         return DEFAULT_STYLE if DEFAULT_STYLE in known else "random:johnson"
-    if model == "fast":
+    if model in ("fast", "fast-half"):
         return DEFAULT_STYLE + "_fast" if DEFAULT_STYLE + "_fast" in known else "random:fast"
     return model
 
@@ -101,7 +104,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     so = StylizerOptions(device="cuda" if mode == "cuda-fp16" else "cpu",
                          precision={"eager-fp32": "fp32", "compiled-fp32": "fp32",
                                     "compiled-bf16": "bf16", "cuda-fp16": "fp16"}[mode],
-                         compile=mode.startswith("compiled"))
+                         compile=mode.startswith("compiled"), scale=0.5 if model == "fast-half" else 1.0)
     stylizer = Stylizer(_load(_style_for(model)), so)
     frame = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
     sync = torch.cuda.synchronize if mode == "cuda-fp16" else (lambda: None)
@@ -198,7 +201,8 @@ def _handler(args) -> int:
 
 def register(bench_subparsers) -> None:
     p = bench_subparsers.add_parser("speed", help="frames/s per model variant, mode and size")
-    p.add_argument("--models", default="johnson,fast", help="comma list: johnson, fast, or style names/paths")
+    p.add_argument("--models", default="johnson,fast,fast-half",
+                   help="comma list: johnson, fast, fast-half (= convert --fast), or style names/paths")
     p.add_argument("--modes", default=",".join(MODES), help="comma list of " + ", ".join(MODES))
     p.add_argument("--sizes", default="320x240,640x480,1280x720", help="comma list of WxH")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per row (median)")
