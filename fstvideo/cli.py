@@ -43,7 +43,7 @@ def _add_stylizer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default=None,
                    help="bundled/user style name, a .safetensors path, or a blend 'a:0.6,b:0.4' "
                         "of the styles in one multi-style file (default: %(default)s → starry_night)")
-    p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    p.add_argument("--strength", type=float, default=1.0, help="1 = full style, 0 = the photo's look (see --strength-mode)")
     p.add_argument("--strength-mode", default="auto", choices=("auto", "norm", "pixels"),
                    help="how strength < 1 weakens the style: norm = interpolate the network's norm "
                         "parameters toward its 'photo' slot, pixels = mix with the input (auto: norm "

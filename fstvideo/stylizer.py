@@ -35,7 +35,7 @@ _MIN_SIDE = 16
 class StylizerOptions:
     device: str = "auto"          # "auto" (CUDA if present, else CPU), "cpu", "cuda"
     precision: str = "auto"       # "auto" (CUDA: fp16, CPU: fp32), "fp32", "bf16", "fp16"
-    strength: float = 1.0         # 0 = input, 1 = full style (how: strength_mode)
+    strength: float = 1.0         # 1 = full style; 0 = the input (pixels) or the photo slot's content look (norm)
     strength_mode: str = "auto"   # "norm": interpolate the norm parameters toward the style file's
                                   # content-only "photo" slot; "pixels": mix output and input pixels;
                                   # "auto": norm when the file has a photo slot, else pixels
@@ -142,11 +142,11 @@ class Stylizer:
     def _set_style(self, style: Style | str | os.PathLike) -> None:
         style = style if isinstance(style, Style) else load_style(style)
         net = style.build(self.device)
-        mix, pixels = effective_mix(style, self.options)
         if self.device.type == "cuda":
             net = net.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True
-        with self._lock:
+        with self._lock:  # mix from the options current under the lock: a concurrent set_options can't be lost
+            mix, pixels = effective_mix(style, self.options)
             self.style, self.net, self._compiled = style, net, None
             self._mix, self._pixel_strength = mix.to(self.device), pixels
 
@@ -157,9 +157,9 @@ class Stylizer:
     def set_options(self, options: StylizerOptions) -> None:
         """Swap strength/colour/size/blend; device and precision changes rebuild the net."""
         options.validate()
-        mix, pixels = effective_mix(self.style, options)
         device = pick_device(options.device)
         with self._lock:
+            mix, pixels = effective_mix(self.style, options)  # the style current under the lock
             rebuild = device != self.device or pick_dtype(options.precision, device) != self.dtype \
                 or options.compile != self.options.compile
             self.options = options

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from fstvideo.bench.quality import slot_style_weight
 from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
 from fstvideo.styles import load_style, save_style
 
@@ -102,10 +103,14 @@ def distill(config: DistillConfig, log=print) -> Path:
     teachers = [load_style(t) for t in config.teachers]
     photos = find_images(config.data)
     start = time.perf_counter()
-    pairs, names = [], []
+    pairs, names, weights = [], [], []
     for t in teachers:
         net = t.build("cpu")
         for i, slot in enumerate(t.styles):
+            if slot in names:  # e.g. the "photo" slot of several one-painting files: learn it once
+                log(f"teacher {t.name}/{slot}: slot name taken, skipped")
+                continue
+            weights.append(slot_style_weight(t, slot))
             net.set_mix(F.one_hot(torch.tensor(i), len(t.styles)).float())
             pairs.append(teacher_pairs(net, photos, config.teacher_size))
             names.append(slot)
@@ -128,18 +133,18 @@ def distill(config: DistillConfig, log=print) -> Path:
             avg = sum(history[-100:]) / len(history[-100:])
             log(f"step {step}/{config.iterations} loss {avg:.4f} ({time.perf_counter() - start:.0f} s)")
     minutes = (time.perf_counter() - start) / 60
-    name = config.name or f"{teachers[0].name}_fast"
-    n_files = len(teachers)
+    name = config.name or (f"{teachers[0].name}_fast" if len(teachers) == 1 else "multi_fast")
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
     # "config" keeps the teacher's loss definitions and paintings, so `bench quality` scores the
     # student exactly as it scores the teacher; "distill" is this run's own config.
     teacher_cfg = dict((teachers[0].meta.get("training") or {}).get("config") or {})
     teacher_cfg["styles"] = [p for t in teachers for p in
                              ((t.meta.get("training") or {}).get("config") or {}).get("styles", [])]
+    teacher_cfg["style_names"] = names  # with style_weights below: each slot's training weight
     training = {"method": "distillation", "config": teacher_cfg,
                 "distill": {**asdict(config), "net": net_config.to_dict()},
                 "teachers": [str(t.path) for t in teachers],
-                "style_weights": (teachers[0].meta.get("training") or {}).get("style_weights") if n_files == 1 else None, "final_loss": sum(history[-50:]) / 50,
+                "style_weights": weights, "final_loss": sum(history[-50:]) / 50,
                 "minutes": round(minutes, 1)}
     return save_style(config.out, student, name, styles=names, training=training, credit=credit)
 

@@ -89,6 +89,7 @@ class TrainConfig:
         d["styles"] = tuple(d["styles"])
         d["style_names"] = tuple(d.get("style_names", ()))
         d["style_layers"] = tuple((str(n), float(w)) for n, w in d.get("style_layers", DEFAULT_LAYERS))
+        d.setdefault("channels_last", False)  # older checkpoints: their Adam moments are NCHW
         return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
 
     def resolved(self) -> "TrainConfig":
@@ -175,6 +176,9 @@ class Trainer:
         self.config = c = config.resolved()
         if not c.styles:
             raise TrainError("need at least one painting (--style)")
+        if len(set(c.style_names)) != len(c.style_names) or len(c.style_names) != c.net.n_styles:
+            raise TrainError(f"style names must be unique, one per painting (+ '{PHOTO_SLOT}'): "
+                             f"{', '.join(c.style_names)}")
         if c.image_size % 4 or c.image_size < 16:
             raise TrainError(f"--image-size must be a multiple of 4 and >= 16 (got {c.image_size})")
         if c.threads:

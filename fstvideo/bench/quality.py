@@ -36,8 +36,13 @@ def painting_of(style, slot: str | None = None) -> str:
     """The training painting of ``slot``: the path whose file stem is the slot's name, else the
     first existing one (single-style files)."""
     cfg = (style.meta.get("training") or {}).get("config") or {}
-    paths = [p for p in cfg.get("styles") or [] if Path(p).is_file()]
-    named = [p for p in paths if Path(p).stem == (slot or style.styles[0])]
+    slot = slot or style.styles[0]
+    listed = list(cfg.get("styles") or [])
+    names = list(cfg.get("style_names") or [])
+    paths = [p for p in listed if Path(p).is_file()]
+    named = [p for p in paths if Path(p).stem == slot]
+    if not named and slot in names and names.index(slot) < len(listed) and Path(listed[names.index(slot)]).is_file():
+        named = [listed[names.index(slot)]]
     if named or paths:
         return (named or paths)[0]
     raise StyleError(f"style '{style.name}' does not name an existing painting; pass --painting PATH")
@@ -103,8 +108,9 @@ def run_quality(a: argparse.Namespace) -> int:
         raise OptionsError("--size must be >= 16 and --iterations >= 0")
     style = load_style(a.style)
     slot = a.slot or style.styles[0]
-    if slot not in style.styles:
-        raise OptionsError(f"unknown slot '{slot}' (known: {', '.join(style.styles)})")
+    if slot not in style.styles or slot == "photo":
+        raise OptionsError(f"unknown or content-only slot '{slot}' (styles: "
+                           f"{', '.join(s for s in style.styles if s != 'photo')})")
     training = dict((style.meta.get("training") or {}).get("config") or {})
     training["style_weight"] = slot_style_weight(style, slot)
     painting = load_painting(a.painting or painting_of(style, slot), int(training.get("style_size", 256)))
