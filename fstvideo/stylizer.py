@@ -36,9 +36,9 @@ class StylizerOptions:
     device: str = "auto"          # "auto" (CUDA if present, else CPU), "cpu", "cuda"
     precision: str = "auto"       # "auto" (CUDA: fp16, CPU: fp32), "fp32", "bf16", "fp16"
     strength: float = 1.0         # 1 = full style; 0 = the input (pixels) or the photo slot's content look (norm)
-    strength_mode: str = "auto"   # "norm": interpolate the norm parameters toward the style file's
-                                  # content-only "photo" slot; "pixels": mix output and input pixels;
-                                  # "auto": norm when the file has a photo slot, else pixels
+    strength_mode: str = "pixels" # "pixels": mix output and input pixels (sharp photo detail at every
+                                  # strength); "norm": interpolate the norm parameters toward the file's
+                                  # "photo" slot (docs/strength.jpg: with our CPU-trained slots it blurs)
     preserve_color: bool = False  # keep the input's chroma, stylize luminance only
     max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
     scale: float = 1.0            # resolution the net sees relative to the input (0.5: half width/height)
@@ -55,8 +55,8 @@ class StylizerOptions:
             raise OptionsError(f"strength must be in [0, 1], got {self.strength}")
         if not 0.05 <= float(self.scale) <= 1.0:
             raise OptionsError(f"scale must be in [0.05, 1], got {self.scale}")
-        if self.strength_mode not in ("auto", "norm", "pixels"):
-            raise OptionsError(f"unknown strength mode '{self.strength_mode}' (auto, norm, pixels)")
+        if self.strength_mode not in ("norm", "pixels"):
+            raise OptionsError(f"unknown strength mode '{self.strength_mode}' (pixels, norm)")
         if self.upsample not in ("guided", "bilinear"):
             raise OptionsError(f"unknown upsampling '{self.upsample}' (guided, bilinear)")
         if self.max_size is not None and int(self.max_size) < _MIN_SIDE:
@@ -96,12 +96,12 @@ PHOTO_SLOT = "photo"  # a content-only slot (fstvideo train's photo_slot): the 0
 def effective_mix(style: Style, options: StylizerOptions) -> tuple[torch.Tensor, bool]:
     """The ``n_styles`` mix the net runs with, and whether strength still needs pixel mixing.
 
-    With a "photo" slot and strength mode norm/auto, strength ``s`` moves the blend toward that
+    With strength mode norm (the file needs a "photo" slot), strength ``s`` moves the blend toward that
     slot: ``mix = s * blend + (1 - s) * photo`` (Dumoulin et al. 2017, Fig. 7: interpolating the
     normalisation parameters between styles). Otherwise the blend as is, and pixels are mixed.
     """
     w = blend_weights(style, options.blend)
-    use_norm = options.strength_mode != "pixels" and PHOTO_SLOT in style.styles
+    use_norm = options.strength_mode == "norm" and PHOTO_SLOT in style.styles
     if options.strength_mode == "norm" and not use_norm:
         raise OptionsError(f"style '{style.name}' has no '{PHOTO_SLOT}' slot for --strength-mode norm")
     if use_norm and options.strength < 1.0:

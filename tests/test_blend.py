@@ -83,12 +83,12 @@ def with_photo(tmp_path_factory):
 
 def test_strength_interpolates_toward_photo_slot(with_photo, multi):
     s = load_style(with_photo)
-    w, pixels = effective_mix(s, StylizerOptions(strength=0.25, blend=(("fire", 1.0),)))
+    w, pixels = effective_mix(s, StylizerOptions(strength=0.25, blend=(("fire", 1.0),), strength_mode="norm"))
     assert not pixels and torch.allclose(w, torch.tensor([0.0, 0.25, 0.75]))
-    w, pixels = effective_mix(s, StylizerOptions(strength=0.25, strength_mode="pixels"))
+    w, pixels = effective_mix(s, StylizerOptions(strength=0.25))  # default: pixels
     assert pixels and torch.allclose(w, torch.tensor([1.0, 0.0, 0.0]))
     frame = np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8)
-    zero = Stylizer(with_photo, StylizerOptions(strength=0.0))(frame)
+    zero = Stylizer(with_photo, StylizerOptions(strength=0.0, strength_mode="norm"))(frame)
     photo = Stylizer(with_photo, StylizerOptions(blend=(("photo", 1.0),)))(frame)
     assert np.array_equal(zero, photo)  # strength 0 = the photo slot's output, not the input
     with pytest.raises(OptionsError, match="photo"):
@@ -102,8 +102,8 @@ def test_extract_slots_matches_multi_file(with_photo, tmp_path):
     one = load_style(extract_styles(s, ["fire", "photo"], tmp_path / "fire.safetensors"))
     assert one.styles == ("fire", "photo") and one.name == "fire"
     frame = np.random.default_rng(3).integers(0, 256, (20, 24, 3), dtype=np.uint8)
-    a = Stylizer(with_photo, StylizerOptions(blend=(("fire", 1.0),), strength=0.6))(frame)
-    b = Stylizer(one, StylizerOptions(strength=0.6))(frame)
+    a = Stylizer(with_photo, StylizerOptions(blend=(("fire", 1.0),), strength=0.6, strength_mode="norm"))(frame)
+    b = Stylizer(one, StylizerOptions(strength=0.6, strength_mode="norm"))(frame)
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
     with pytest.raises(FstError, match="known: ink, fire, photo"):
         extract_styles(s, ["lava"], tmp_path / "x.safetensors")

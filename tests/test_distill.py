@@ -56,3 +56,27 @@ def test_distill_every_slot_of_a_multi_style_teacher(tmp_path):
                         teacher_size=48, crop=32, batch_size=4, iterations=10, lr=5e-3)
     student = load_style(distill(cfg, log=lambda line: None))
     assert student.styles == ("a", "b", "photo") and student.name == "multi_fast"
+
+
+def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
+    from fstvideo.train import distill as d
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    src = sorted((SHARED / "photos").glob("*.jpg"))[:2] if (SHARED / "photos").is_dir() else []
+    if not src:
+        pytest.skip("../shared/photos not present")
+    for p in src:
+        (photos / p.name).write_bytes(p.read_bytes())
+    torch.manual_seed(0)
+    teachers = [str(save_style(tmp_path / f"t{i}.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)),
+                               f"t{i}")) for i in range(2)]
+    seen = []
+    real_batch = d._batch
+    monkeypatch.setattr(d, "_batch", lambda pairs, *a: seen.append(pairs) or real_batch(pairs, *a))
+    cfg = DistillConfig(teachers=tuple(teachers), data=str(photos), out=str(tmp_path / "s.safetensors"),
+                        net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
+                        teacher_size=48, crop=32, batch_size=4, iterations=3, photo_slot=True)
+    student = load_style(distill(cfg, log=lambda line: None))
+    assert student.styles == ("t0", "t1", "photo") and student.name == "multi_fast"
+    assert all(torch.equal(x, y) for x, y in seen[0][2])  # the photo slot's target is the photo
+    assert student.meta["training"]["style_weights"][2] == 0.0

@@ -42,6 +42,8 @@ class DistillConfig:
     iterations: int = 1500             # optimiser steps
     lr: float = 2e-3                   # Adam learning rate (cosine-decayed to 0)
     grad_weight: float = 1.0           # weight of the image-gradient L1 term
+    photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
+                                       # strength then interpolates norms toward it (StylizerOptions)
     seed: int = 0                      # seeds init, crops and style choice
     threads: int = 0                   # torch CPU threads (0: torch's default)
 
@@ -115,6 +117,10 @@ def distill(config: DistillConfig, log=print) -> Path:
             pairs.append(teacher_pairs(net, photos, config.teacher_size))
             names.append(slot)
             log(f"teacher {t.name}/{slot}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
+    if config.photo_slot and "photo" not in names:
+        pairs.append([(x, x) for x, _ in pairs[0]])
+        names.append("photo")
+        weights.append(0.0)
     n = len(names)
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
@@ -152,7 +158,8 @@ def distill(config: DistillConfig, log=print) -> Path:
 def _handler(args) -> int:
     cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
                         teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
-                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads)
+                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
+                        photo_slot=args.photo_slot)
     print(f"wrote {distill(cfg)}")
     return 0
 
@@ -169,5 +176,7 @@ def register(subparsers) -> None:
     p.add_argument("--iterations", type=int, default=1500)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--photo-slot", action="store_true",
+                   help="add an identity 'photo' slot, so --strength interpolates toward the photo")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=_handler)

@@ -2,9 +2,10 @@
 
 - docs/preview.jpg: one photo in every bundled style, paintings in the corners;
 - docs/preview_fast.jpg: full model | fast path (fast variant at half resolution + guided upsampling);
-- docs/strength.jpg: style strength by norm interpolation toward the photo slot vs pixel mixing;
-- docs/blends.jpg: blends of two and three styles of the multi-style model;
-- docs/loss_curves.png: the multi-style training run's losses.
+- docs/strength.jpg: style strength by norm interpolation toward the photo slot vs pixel mixing
+  (starry_night_fast at full resolution: the fast files carry the identity "photo" slot);
+- docs/blends.jpg: blends of two and three styles of the multi-style (fast) model;
+- docs/loss_curves.png: the five training runs' losses.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def build_fast(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
     return sheet(cells, 4, out)
 
 
-def build_strength(photo: np.ndarray, out: Path, name: str = "starry_night") -> Path:
+def build_strength(photo: np.ndarray, out: Path, name: str = "starry_night_fast") -> Path:
     levels = (0.0, 0.25, 0.5, 0.75, 1.0)
     cells = []
     for mode in ("norm", "pixels"):
@@ -91,7 +92,7 @@ def build_blends(photo: np.ndarray, out: Path) -> Path:
     blends = [(("starry_night", 1.0),), (("starry_night", 0.5), ("wave", 0.5)), (("wave", 1.0),),
               (("the_scream", 1.0),), (("the_scream", 0.34), ("udnie", 0.33), ("composition_vii", 0.33)),
               (("udnie", 1.0),)]
-    cells = [(" + ".join(f"{n}:{w:g}" for n, w in b), Stylizer(MULTI, StylizerOptions(blend=b))(photo), None)
+    cells = [(" + ".join(f"{n}:{w:g}" for n, w in b), Stylizer(f"{MULTI}_fast", StylizerOptions(blend=b))(photo), None)
              for b in blends]
     return sheet(cells, 3, out)
 
@@ -99,10 +100,23 @@ def build_blends(photo: np.ndarray, out: Path) -> Path:
 def curves(out: Path) -> Path | None:
     from .plots import plot_history
     from .trainer import load_checkpoint
-    ck = ROOT / "runs" / MULTI / "checkpoint.pt"
-    if not ck.exists():
+    hist = []
+    for n in BUNDLED:  # one curve per one-painting run (runs/<name>/checkpoint.pt), drawn side by side
+        ck = ROOT / "runs" / n / "checkpoint.pt"
+        if ck.exists():
+            plot_history(load_checkpoint(ck)["history"], out.with_name(f".{n}.png"), n)
+            hist.append(out.with_name(f".{n}.png"))
+    if not hist:
         return None
-    return plot_history(load_checkpoint(ck)["history"], out, f"{MULTI}: 5 paintings + photo slot, one network")
+    tiles = [Image.open(h) for h in hist]
+    sheet_img = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)), "white")
+    x = 0
+    for t, h in zip(tiles, hist):
+        sheet_img.paste(t.convert("RGB"), (x, 0))
+        x += t.width
+        h.unlink()
+    sheet_img.save(out)
+    return out
 
 
 def main(argv=None) -> int:
