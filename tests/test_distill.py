@@ -9,6 +9,18 @@ from fstvideo.train.distill import DistillConfig, distill, distill_loss
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def copy_photos(tmp_path: Path, n: int) -> Path:
+    """The first ``n`` shared photos in a fresh folder (skips the test without ../shared)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    src = sorted((SHARED / "photos").glob("*.jpg"))[:n] if (SHARED / "photos").is_dir() else []
+    if not src:
+        pytest.skip("../shared/photos not present")
+    for p in src:
+        (photos / p.name).write_bytes(p.read_bytes())
+    return photos
+
+
 def test_distill_loss_known_answers():
     x = torch.rand(2, 3, 8, 8)
     assert float(distill_loss(x, x, 1.0)) == 0.0
@@ -17,13 +29,7 @@ def test_distill_loss_known_answers():
 
 
 def test_distill_two_teachers_into_one_student(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    src = sorted((SHARED / "photos").glob("*.jpg"))[:3] if (SHARED / "photos").is_dir() else []
-    if not src:
-        pytest.skip("../shared/photos not present")
-    for p in src:
-        (photos / p.name).write_bytes(p.read_bytes())
+    photos = copy_photos(tmp_path, 3)
     tiny = NetConfig(widths=(8, 16, 16), blocks=1)
     teachers = []
     for i in range(2):
@@ -41,13 +47,7 @@ def test_distill_two_teachers_into_one_student(tmp_path):
 
 
 def test_distill_every_slot_of_a_multi_style_teacher(tmp_path):
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    src = sorted((SHARED / "photos").glob("*.jpg"))[:2] if (SHARED / "photos").is_dir() else []
-    if not src:
-        pytest.skip("../shared/photos not present")
-    for p in src:
-        (photos / p.name).write_bytes(p.read_bytes())
+    photos = copy_photos(tmp_path, 2)
     torch.manual_seed(0)
     teacher = save_style(tmp_path / "multi.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1,
                          n_styles=3)), "multi", styles=["a", "b", "photo"])
@@ -60,13 +60,7 @@ def test_distill_every_slot_of_a_multi_style_teacher(tmp_path):
 
 def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
     from fstvideo.train import distill as d
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    src = sorted((SHARED / "photos").glob("*.jpg"))[:2] if (SHARED / "photos").is_dir() else []
-    if not src:
-        pytest.skip("../shared/photos not present")
-    for p in src:
-        (photos / p.name).write_bytes(p.read_bytes())
+    photos = copy_photos(tmp_path, 2)
     torch.manual_seed(0)
     teachers = [str(save_style(tmp_path / f"t{i}.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)),
                                f"t{i}")) for i in range(2)]
