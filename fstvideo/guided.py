@@ -10,6 +10,8 @@ full-resolution pixel.
 """
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,8 +19,18 @@ _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a ``(2r+1)^2`` window, edges averaged over the valid part; BxCxHxW -> same."""
-    return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+    """Mean over a ``(2r+1)^2`` window, edges mirrored (reflect-101); BxCxHxW -> same.
+
+    On CPU, OpenCV's running-sum box filter: ~15x faster than ``avg_pool2d`` (0.3 vs 4.3 ms for
+    3x240x320 on 2 cores), which made the guided upsampling cost a quarter of a fast frame.
+    """
+    k = 2 * r + 1
+    if x.device.type == "cpu" and x.dtype == torch.float32 and min(x.shape[-2:]) > r:
+        # cv2 wants HxWxC; the result is a new array (the input is never modified).
+        hwc = x.permute(0, 2, 3, 1).contiguous().numpy()
+        out = np.stack([cv2.blur(im, (k, k), borderType=cv2.BORDER_REFLECT_101).reshape(im.shape) for im in hwc])
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+    return F.avg_pool2d(F.pad(x, (r,) * 4, mode="reflect"), k, stride=1)
 
 
 def guided_upsample(low_out: torch.Tensor, low_in: torch.Tensor, high_in: torch.Tensor,
@@ -32,13 +44,11 @@ def guided_upsample(low_out: torch.Tensor, low_in: torch.Tensor, high_in: torch.
     luma = _LUMA.to(low_in.device, low_in.dtype)
     g = (low_in * luma).sum(1, keepdim=True)        # Bx1xhxw grey guide
     G = (high_in * luma).sum(1, keepdim=True)       # Bx1xHxW
-    mean_g = box(g, radius)
-    mean_p = box(low_out, radius)
-    cov = box(g * low_out, radius) - mean_g * mean_p
-    var = box(g * g, radius) - mean_g * mean_g
-    a = cov / (var + eps)
+    # One box pass over all eight statistics channels, one over the six coefficient maps.
+    m = box(torch.cat([g, low_out, g * low_out, g * g], 1), radius)
+    mean_g, mean_p, mean_gp, mean_gg = m[:, :1], m[:, 1:4], m[:, 4:7], m[:, 7:]
+    a = (mean_gp - mean_g * mean_p) / (mean_gg - mean_g * mean_g + eps)
     b = mean_p - a * mean_g
-    size = high_in.shape[-2:]
-    a = F.interpolate(box(a, radius), size=size, mode="bilinear", align_corners=False)
-    b = F.interpolate(box(b, radius), size=size, mode="bilinear", align_corners=False)
-    return a * G + b
+    ab = F.interpolate(box(torch.cat([a, b], 1), radius), size=high_in.shape[-2:], mode="bilinear",
+                       align_corners=False)
+    return torch.addcmul(ab[:, 3:], ab[:, :3], G)

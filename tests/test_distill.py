@@ -74,3 +74,25 @@ def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
     assert student.styles == ("t0", "t1", "photo") and student.name == "multi_fast"
     assert all(torch.equal(x, y) for x, y in seen[0][2])  # the photo slot's target is the photo
     assert student.meta["training"]["style_weights"][2] == 0.0
+
+
+def test_teacher_pairs_at_student_scale(tmp_path):
+    # scale 0.5: the student sees the photo at half size and the target is the teacher's full-size
+    # output brought to that size (what `convert --fast` reconstructs with guided upsampling).
+    from PIL import Image
+
+    from fstvideo.train.distill import teacher_pairs
+    rng = torch.Generator().manual_seed(0)
+    img = (torch.rand(60, 80, 3, generator=rng) * 255).to(torch.uint8).numpy()
+    Image.fromarray(img).save(tmp_path / "p.png")
+    calls = []
+
+    def teacher(x):
+        calls.append(tuple(x.shape[-2:]))
+        return 1 - x
+
+    (x1, y1), = teacher_pairs(teacher, [tmp_path / "p.png"], 80)
+    (xh, yh), = teacher_pairs(teacher, [tmp_path / "p.png"], 80, scale=0.5)
+    assert calls == [(60, 80), (60, 80)]  # the teacher always runs at full size
+    assert x1.shape == (3, 60, 80) and xh.shape == yh.shape == (3, 32, 40)
+    assert torch.allclose(yh, 1 - xh, atol=1e-5)  # downscaling commutes with this teacher

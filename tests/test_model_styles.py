@@ -1,5 +1,6 @@
 import json
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,27 @@ def test_net_shapes_and_range_multiple():
     x = torch.rand(2, 3, 20, 28)
     y = net(x)
     assert y.shape == x.shape and y.dtype == torch.float32
+
+
+def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
+    # The fast CPU architecture: space-to-depth in, pixel shuffle out; every conv below full size.
+    from fstvideo.model import FAST_CONFIG
+    assert FAST_CONFIG.shuffle
+    net = TransformerNet(replace(FAST_CONFIG, n_styles=2)).eval()
+    x = torch.rand(2, 3, 20, 28)
+    y = net(x)
+    assert y.shape == x.shape
+    sizes = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[-1]))
+    net(x)
+    assert max(sizes) <= 28 // 2 + 2  # half width (+ reflection padding)
+    p = save_style(tmp_path / "f.safetensors", net, "f", styles=["a", "b"])
+    st = load_style(p)
+    assert st.config == replace(FAST_CONFIG, n_styles=2)
+    assert torch.allclose(st.build()(x, torch.tensor([0.0, 1.0])), net.half().float()(x, torch.tensor([0.0, 1.0])),
+                          atol=1e-5)
 
 
 def test_default_net_is_johnson_sized():

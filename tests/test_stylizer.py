@@ -96,6 +96,31 @@ def test_guided_upsample_known_answers():
     assert (up - g_hi).abs().mean() < 0.02
 
 
+def test_box_filter_opencv_path_matches_torch_path():
+    # CPU fp32 goes through cv2.blur; other dtypes/devices through avg_pool2d: same answer.
+    from fstvideo.guided import box
+    x = torch.rand(2, 5, 17, 23)
+    ref = box(x.double(), 2).float()
+    out = box(x, 2)
+    assert out.shape == x.shape and torch.allclose(out, ref, atol=1e-5)
+    assert torch.allclose(box(torch.full((1, 3, 9, 9), 0.7), 3), torch.full((1, 3, 9, 9), 0.7), atol=1e-6)
+
+
+def test_quality_bench_at_scale_runs_the_fast_path():
+    # bench quality --scale 0.5 scores what convert --fast shows: net at half size, guided back.
+    from fstvideo.bench.quality import at_scale
+    seen = []
+
+    def net(x):
+        seen.append(tuple(x.shape[-2:]))
+        return x
+    photo = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 16), size=(48, 64), mode="bilinear")
+    assert at_scale(net, 1.0) is net
+    out = at_scale(net, 0.5)(photo)
+    assert seen == [(24, 32)] and out.shape == photo.shape
+    assert (out - photo).abs().mean() < 0.02  # identity net: the photo comes back
+
+
 def test_half_scale_guided_returns_input_size(style_path):
     frame = np.random.default_rng(6).integers(0, 256, (61, 83, 3), dtype=np.uint8)
     for up in ("guided", "bilinear"):

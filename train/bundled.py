@@ -16,25 +16,25 @@ from .trainer import TrainConfig, Trainer
 BUNDLED = ("starry_night", "the_scream", "wave", "composition_vii", "udnie")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
-# Per-style overrides of the common settings below (style_size: px of the painting's longest side).
-# style_weight = 3 / (unweighted style loss of photos against the painting, measured on 8 crops):
-# every style then starts at the same style/content balance (a photo costs 3 in style, a grey
-# image ~4.7 in content), so the net keeps the content while it learns the painting's statistics.
-OVERRIDES: dict[str, dict] = {
-    "starry_night": {"style_weight": 2000.0},
-    "the_scream": {"style_weight": 5500.0},
-    "wave": {"style_weight": 1500.0},  # 3900 collapsed to a flat orange image within 260 steps
-    "composition_vii": {"style_weight": 1700.0},
-    "udnie": {"style_weight": 5000.0},
-}
+# Per-style overrides of the common settings below (none needed since the stop-10 recipe).
+OVERRIDES: dict[str, dict] = {}
 
 
-def bundled_config(name: str, iterations: int, **kw) -> TrainConfig:
+def bundled_config(name: str, iterations: int, init_dir: str = "", **kw) -> TrainConfig:
+    """Stop-10 recipe. The stop-8 runs (lr 2e-3 on every layer, TV 10, clamped VGG input, style
+    weight 3/photo-loss) stayed blurry, and any stronger style weight grew flat saturated blobs or
+    collapsed. The cause was the output conv's step size: Johnson's lr 1e-3 is tuned for a net that
+    emits 0-255 images and ours emits [0,1], so the same weight step moved pixels 255x further.
+    With ``out_lr_scale=0.01`` a style weight of 10/photo-loss trains cleanly (strokes by step 40).
+    ``init_dir``: start from ``<init_dir>/<name>.safetensors`` (the shipped stop-10 files started
+    from the stop-8 ones: content already learnt); else from scratch with a 100-step style ramp."""
+    init = Path(init_dir) / f"{name}.safetensors" if init_dir else None
     base = dict(styles=(str(SHARED / "styles" / f"{name}.jpg"),), data=str(SHARED / "photos"),
-                out=str(ASSETS / f"{name}.safetensors"), name=name, image_size=128, style_size=256,
-                batch_size=2, iterations=iterations, lr=2e-3, content_weight=1.0, style_weight=5e3,
-                tv_weight=10.0, style_warmup=100, checkpoint_every=50, sample_every=50, precision="fp32", threads=2,
-                run_dir=str(Path(__file__).resolve().parents[1] / "runs" / name))
+                out=str(ASSETS / f"{name}.safetensors"), name=name, image_size=128, style_size=320,
+                batch_size=2, iterations=iterations, lr=1e-3, out_lr_scale=0.01, content_weight=1.0,
+                style_balance=10.0, tv_weight=1.0, style_warmup=0 if init else 100,
+                init=str(init) if init else "", checkpoint_every=100, sample_every=100,
+                precision="fp32", threads=2, run_dir=str(Path(__file__).resolve().parents[1] / "runs" / f"{name}-s10"))
     base.update(OVERRIDES.get(name, {}))
     base.update(kw)
     return TrainConfig(**base)
@@ -54,7 +54,7 @@ def multi_config(iterations: int, **kw) -> TrainConfig:
     base = dict(styles=tuple(str(SHARED / "styles" / f"{n}.jpg") for n in BUNDLED), data=str(SHARED / "photos"),
                 out=str(ASSETS / f"{MULTI}.safetensors"), name=MULTI, style_names=BUNDLED, photo_slot=True, image_size=128,
                 style_size=320, batch_size=2, iterations=iterations, lr=1.5e-3, content_weight=1.0,
-                style_balance=4.0, tv_weight=1.0, style_warmup=200, checkpoint_every=100, sample_every=200,
+                style_balance=4.0, tv_weight=1.0, style_warmup=200, out_lr_scale=1.0, checkpoint_every=100, sample_every=200,
                 precision="fp32", threads=2, run_dir=str(Path(__file__).resolve().parents[1] / "runs" / MULTI))
     base.update(kw)
     return TrainConfig(**base)
@@ -71,7 +71,8 @@ def derive_bundled(fast_iterations: int = 1200, log=print) -> None:
     if not fast.exists():
         distill(DistillConfig(teachers=tuple(str(ASSETS / f"{n}.safetensors") for n in BUNDLED),
                               data=str(SHARED / "photos"), out=str(fast), name=f"{MULTI}_fast",
-                              iterations=fast_iterations, threads=2, photo_slot=True), log=log)
+                              iterations=fast_iterations, threads=2, photo_slot=True, student_scale=0.5),
+                log=log)
     fast_style = load_style(fast)
     for name in BUNDLED:
         log(f"wrote {extract_styles(fast_style, [name, 'photo'], ASSETS / f'{name}_fast.safetensors', name=f'{name}_fast')}")
@@ -101,18 +102,17 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
         lines.append(f"| {name} | {cr.get('work', '')} | {cr.get('artist', '')} | {cr.get('year', '')} | "
                      f"{cr.get('status', '')} | {tr.get('steps')} | {tr.get('minutes')} | "
                      f"{c.get('image_size')}px / {c.get('batch_size')} | {c.get('style_size')}px | "
-                     f"{c.get('style_weight'):g} | {fl.get('content', 0):.2f} / {fl.get('style', 0):.2f} / "
+                     f"{(tr.get('style_weights') or [c.get('style_weight')])[0]:g} | {fl.get('content', 0):.2f} / {fl.get('style', 0):.2f} / "
                      f"{fl.get('tv', 0):.2f} |")
-    lines += ["", "Common settings: Adam lr 2e-3, content weight 1 (relu2_2), style layers relu1_2, relu2_2,",
-              "relu3_3, relu4_3 (weight 1 each; Grams / (C*H*W)), mean-abs TV weight 10, out-of-range",
-              "weight 100 (VGG sees the clamped output), style weight ramped up over the first 100 steps,",
-              "fp32 on a shared 2-core CPU (AMD EPYC, AVX2, no bf16), time-capped per style. The style weight",
-              "is 3 / (style loss of plain photos against that painting), so every painting starts from the same",
-              "balance. These are short CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives finer",
-              "brush texture.", "",
-              "Known weakness of this set: only 145-585 steps each (the CPU was shared); expect the",
-              "painting's palette and a little texture rather than full brush strokes. wave was retrained",
-              "with style weight 1500 after 3900 collapsed to a flat image; it got the fewest steps.", "",
+    lines += ["", "Common settings (stop 10, `python -m fstvideo.train.bundled --init-dir runs/stop8 --minutes 16`):",
+              "Adam lr 1e-3 with the output conv at 1e-5 (`out_lr_scale` 0.01: the net emits [0,1] images, so",
+              "Johnson's lr moved its pixels 255x too far: blobs and collapse), 128 px crops, batch 2, content",
+              "weight 1 (relu2_2), style layers relu1_2, relu2_2, relu3_3, relu4_3 (weight 1 each; Grams / (C*H*W)),",
+              "style weight = 10 / (style loss of plain photos against that painting) so every painting gets the",
+              "same strength, mean-abs TV weight 1, out-of-range weight 100, painting at 320 px, fp32 on a",
+              "2-core CPU (AMD EPYC, AVX2, no bf16), 16 minutes per style, each started from its stop-8 file",
+              "(an 11-20 minute run at TV 10 that had learnt the content but little texture). These are short",
+              "CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives cleaner strokes.", "",
               "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
               "when showing a preview.", "",
               "docs/preview.jpg (`python -m fstvideo.train.preview`): photo `china.jpg` from scikit-learn, by",
@@ -124,10 +124,12 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
         d = ft.get("distill", {})
         lines += ["", f"`{MULTI}_fast.safetensors`: ONE conditional-instance-norm network (Dumoulin et al. 2017) with",
                   "the five styles above plus an identity `photo` slot (`--strength-mode norm` interpolates toward it),",
-                  "in the fast CPU architecture (widths 16/32/64, 3 depthwise-separable blocks, 5x5 outer convs),",
-                  "distilled from the five files above at once (`python -m fstvideo.train.bundled --derive`:",
+                  "in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: space-to-depth in, widths 32/64 at",
+                  "1/2 and 1/4 resolution, 3 depthwise-separable blocks, pixel-shuffle out), distilled from the five",
+                  "files above at once (`python -m fstvideo.train.bundled --derive`: "
                   f"{d.get('iterations')} steps, batch {d.get('batch_size')} x {d.get('crop')} px crops, teacher outputs at "
-                  f"{d.get('teacher_size')} px, {ft.get('minutes')} min, final L1+gradient loss {ft.get('final_loss', 0):.3f}).",
+                  f"{d.get('teacher_size')} px brought to x{d.get('student_scale', 1.0)} (what `convert --fast` runs), "
+                  f"{ft.get('minutes')} min, final L1+gradient loss {ft.get('final_loss', 0):.3f}).",
                   "`<name>_fast.safetensors`: that style's slot + the photo slot extracted from it",
                   "(`fstvideo.styles.extract_styles`; same outputs)."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -139,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", default=list(BUNDLED))
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--minutes", type=float, default=0.0, help="training-time cap per style")
+    ap.add_argument("--init-dir", default="", help="start each style from DIR/<name>.safetensors")
     ap.add_argument("--derive", action="store_true",
                     help=f"distill {MULTI}_fast from the five one-painting files, extract <name>_fast")
     ap.add_argument("--fast-iterations", type=int, default=1200, help="distillation steps (--derive)")
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name in a.names:
         cfg = (multi_config(a.iterations, max_minutes=a.minutes) if name == MULTI
-               else bundled_config(name, a.iterations, max_minutes=a.minutes))
+               else bundled_config(name, a.iterations, a.init_dir, max_minutes=a.minutes))
         if Path(cfg.out).exists():
             print(f"{name}: {cfg.out} exists, skipped", flush=True)
             continue

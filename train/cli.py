@@ -13,9 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from fstvideo.errors import OptionsError
-from fstvideo.model import NetConfig
+from fstvideo.model import FAST_CONFIG, NetConfig
 
-FAST_NET = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=5, depthwise=True)
 
 
 def register(subparsers) -> None:
@@ -36,11 +35,13 @@ def register_train(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=192, help="training crop side, px (multiple of 4)")
     p.add_argument("--style-size", type=int, default=320, help="painting's longest side, px")
     p.add_argument("--style-weight", type=float, default=5e3)
-    p.add_argument("--style-balance", type=float, default=0.0, metavar="B",
-                   help="per painting, style weight = B / (style loss of plain photos against it); "
-                        "overrides --style-weight (try 5)")
+    p.add_argument("--style-balance", type=float, default=10.0, metavar="B",
+                   help="per painting, style weight = B / (style loss of plain photos against it), so "
+                        "every painting gets the same strength; 0: use --style-weight")
     p.add_argument("--content-weight", type=float, default=1.0)
-    p.add_argument("--tv-weight", type=float, default=10.0)
+    p.add_argument("--tv-weight", type=float, default=1.0, help="total variation (higher: smoother, less texture)")
+    p.add_argument("--out-lr-scale", type=float, default=0.01, metavar="S",
+                   help="output conv's learning rate relative to --lr (see TrainConfig.out_lr_scale)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
@@ -49,7 +50,7 @@ def register_train(subparsers) -> None:
     p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint")
     p.add_argument("--vgg-weights", default="", metavar="PATH", help="torchvision vgg16 .pth or .safetensors")
     p.add_argument("--stability", type=float, default=0.0, metavar="W", help="noise-stability weight (0: off)")
-    p.add_argument("--fast", action="store_true", help="cheaper net: widths 16/32/64, 3 depthwise blocks")
+    p.add_argument("--fast", action="store_true", help="the fast CPU net (fstvideo.model.FAST_CONFIG)")
     p.add_argument("--photo-slot", action="store_true",
                    help="add a content-only 'photo' slot: --strength then interpolates toward it")
     p.add_argument("--init", default="", metavar="STYLE",
@@ -74,9 +75,9 @@ def run_train(a: argparse.Namespace) -> int:
                 raise OptionsError(f"{n} must be positive (got {v})")
         name = a.name or Path(a.style[0]).stem
         cfg = TrainConfig(styles=tuple(a.style), data=a.data, out=a.output or f"{name}.safetensors", name=name,
-                          net=FAST_NET if a.fast else NetConfig(), image_size=a.image_size,
+                          net=FAST_CONFIG if a.fast else NetConfig(), image_size=a.image_size,
                           style_size=a.style_size, batch_size=a.batch_size, iterations=a.iterations, lr=a.lr,
-                          content_weight=a.content_weight, style_weight=a.style_weight, style_balance=a.style_balance, tv_weight=a.tv_weight,
+                          content_weight=a.content_weight, style_weight=a.style_weight, style_balance=a.style_balance, tv_weight=a.tv_weight, out_lr_scale=a.out_lr_scale,
                           stability_weight=a.stability, seed=a.seed, checkpoint_every=a.checkpoint_every,
                           sample_every=a.sample_every, run_dir=a.run_dir, device=a.device,
                           precision=a.precision, vgg_weights=a.vgg_weights, photo_slot=a.photo_slot,

@@ -37,6 +37,9 @@ class DistillConfig:
     name: str = ""                     # display name; default "<teacher name>_fast"
     net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to the slot count)
     teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
+    student_scale: float = 1.0         # the student sees the photo scaled by this and learns the teacher's
+                                       # full-size output scaled the same way: 0.5 trains for what
+                                       # `convert --fast` runs (half resolution, guided upsampling back)
     crop: int = 128                    # training crop side, px (multiple of 4)
     batch_size: int = 8                # crops per step
     iterations: int = 1500             # optimiser steps
@@ -62,8 +65,10 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, grad_weight: floa
 
 
 @torch.inference_mode()
-def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side."""
+def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int,
+                  scale: float = 1.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side;
+    ``scale`` < 1: both then downscaled (antialiased bilinear, as the Stylizer does)."""
     pairs = []
     for p in photos:
         with Image.open(p) as im:
@@ -71,7 +76,12 @@ def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> lis
             s = size / max(im.size)
             w, h = (max(16, round(im.size[0] * s / 4) * 4), max(16, round(im.size[1] * s / 4) * 4))
             x = to_chw(im.resize((w, h), Image.LANCZOS))
-        pairs.append((x, teacher(x[None])[0].clamp(0, 1)))
+        y = teacher(x[None]).clamp(0, 1)
+        if scale != 1.0:
+            hw = (max(4, round(h * scale / 4) * 4), max(4, round(w * scale / 4) * 4))
+            y = F.interpolate(y, size=hw, mode="bilinear", antialias=True, align_corners=False)
+            x = F.interpolate(x[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0]
+        pairs.append((x, y[0]))
     return pairs
 
 
@@ -114,7 +124,7 @@ def distill(config: DistillConfig, log=print) -> Path:
                 continue
             weights.append(slot_style_weight(t, slot))
             net.set_mix(F.one_hot(torch.tensor(i), len(t.styles)).float())
-            pairs.append(teacher_pairs(net, photos, config.teacher_size))
+            pairs.append(teacher_pairs(net, photos, config.teacher_size, config.student_scale))
             names.append(slot)
             log(f"teacher {t.name}/{slot}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
     if config.photo_slot and "photo" not in names:
@@ -159,7 +169,7 @@ def _handler(args) -> int:
     cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
                         teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
                         iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
-                        photo_slot=args.photo_slot)
+                        photo_slot=args.photo_slot, student_scale=args.student_scale)
     print(f"wrote {distill(cfg)}")
     return 0
 
@@ -178,5 +188,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photo-slot", action="store_true",
                    help="add an identity 'photo' slot, so --strength interpolates toward the photo")
+    p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
+                   help="train for inputs scaled by S (0.5: for convert --fast's half resolution)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=_handler)

@@ -9,113 +9,23 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from fstvideo.errors import FstError
-from fstvideo.model import NetConfig, TransformerNet
+from fstvideo.model import TransformerNet
 from fstvideo.styles import save_style
 
 from . import losses
+from .config import PHOTO_SLOT, TrainConfig, TrainError, painting_credit  # noqa: F401 (re-exported)
 from .data import PhotoCrops, load_painting
 from .plots import plot_history
-from .vgg import JOHNSON_CONTENT, JOHNSON_STYLE, VGGFeatures
-
-PHOTO_SLOT = "photo"  # name of the content-only slot (TrainConfig.photo_slot)
-DEFAULT_LAYERS = tuple((name, 1.0) for name in JOHNSON_STYLE)
-
-
-class TrainError(FstError):
-    """Bad training options or an unusable checkpoint."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    styles: tuple[str, ...]                # painting paths; N>1 -> one N-style conditional-norm net
-    data: str                              # folder of photos, searched recursively
-    out: str = "style.safetensors"         # final style file (fp16)
-    name: str = ""                         # display name; default: first painting's file stem
-    style_names: tuple[str, ...] = ()      # one name per painting; default: file stems
-    net: NetConfig = NetConfig()           # architecture (n_styles is forced to len(styles) [+1])
-    photo_slot: bool = False               # one more slot, named "photo", trained with content (+TV) loss
-                                           # only: style strength interpolates the norm parameters
-                                           # toward it instead of mixing pixels (Dumoulin et al. 2017)
-    image_size: int = 192                  # training crop side, px (multiple of 4)
-    style_size: int = 320                  # painting resized so its longest side is this, px
-    batch_size: int = 4                    # crops per step
-    iterations: int = 2000                 # optimiser steps in total
-    lr: float = 1e-3                       # Adam learning rate (Johnson et al.)
-    content_weight: float = 1.0            # weight of the relu2_2 feature MSE
-    style_weight: float = 1e5              # weight of the summed Gram MSEs (Grams / (C*H*W))
-    style_balance: float = 0.0             # >0: per painting, style weight = this / (style loss of plain
-                                           # photos against it, 8 seeded crops): every painting starts
-                                           # at the same style/content balance; replaces style_weight
-    tv_weight: float = 1e-3                # weight of mean-abs total variation ([0,1] units)
-    style_layers: tuple[tuple[str, float], ...] = DEFAULT_LAYERS  # (VGG16 tap, weight) pairs
-    content_layer: str = JOHNSON_CONTENT   # VGG16 tap for the content loss
-    stability_weight: float = 0.0          # >0: noise-stability term (losses.stability_loss)
-    stability_sigma: float = 0.03          # std of the Gaussian input noise, [0,1] units
-    seed: int = 0                          # seeds net init, crops, style choice and noise
-    checkpoint_every: int = 100            # steps between checkpoints (0: only at the end)
-    sample_every: int = 200                # steps between sample PNGs (0: none)
-    run_dir: str = ""                      # checkpoints/samples/curves; default runs/<name>
-    device: str = "auto"                   # "auto" | "cpu" | "cuda"
-    precision: str = "auto"                # "auto" (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) | "fp32" | "bf16" | "fp16"
-    vgg_weights: str = ""                  # explicit VGG16 weights file; default: see weights.find_vgg
-    threads: int = 0                       # torch CPU threads (0: leave torch's default)
-    init: str = ""                         # style file to start from (e.g. an identity-pretrained net)
-    max_minutes: float = 0.0               # stop early after this much training time (0: no limit)
-    range_weight: float = 100.0            # penalty on output outside [0,1] (the VGG sees it clamped,
-                                           # else out-of-range blobs inflate Grams cheaply)
-    channels_last: bool = True             # NHWC net and VGG: ~18% faster fp32 steps on a 2-core AVX2 CPU
-    style_warmup: int = 0                  # steps over which the style weight ramps up linearly from 0:
-                                           # the net first learns to keep the content (short CPU runs)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict) -> "TrainConfig":
-        d = dict(d)
-        d["net"] = NetConfig.from_dict(d.get("net", {}))
-        d["styles"] = tuple(d["styles"])
-        d["style_names"] = tuple(d.get("style_names", ()))
-        d["style_layers"] = tuple((str(n), float(w)) for n, w in d.get("style_layers", DEFAULT_LAYERS))
-        d.setdefault("channels_last", False)  # older checkpoints: their Adam moments are NCHW
-        return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
-
-    def resolved(self) -> "TrainConfig":
-        names = tuple(self.style_names or tuple(Path(s).stem for s in self.styles))
-        name = self.name or names[0]
-        if self.photo_slot and names[-1:] != (PHOTO_SLOT,):
-            names = names + (PHOTO_SLOT,)
-        return replace(self, name=name, style_names=names,
-                       net=replace(self.net, n_styles=len(self.styles) + int(self.photo_slot)),
-                       run_dir=self.run_dir or str(Path("runs") / name))
-
-
-def painting_credit(path: str | os.PathLike) -> dict:
-    """Credit of a painting from a SOURCES.md table next to it, else its file name."""
-    p = Path(path)
-    src = p.parent / "SOURCES.md"
-    if src.is_file():
-        for line in src.read_text(encoding="utf-8").splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 4 and cells[0] == p.name:
-                artist = re.sub(r"\s*\(d\. \d+\)", "", cells[2])
-                status = cells[5] if len(cells) > 5 else ""
-                return {"style": p.stem, "work": cells[1], "artist": artist, "year": cells[3],
-                        "status": status, "file": p.name}
-    return {"style": p.stem, "work": p.name, "file": p.name}
-
+from .vgg import VGGFeatures
 
 def _atomic_torch_save(obj, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +106,10 @@ class Trainer:
         if c.channels_last:  # before the optimiser and any checkpoint state: one layout throughout
             self.net = self.net.to(memory_format=torch.channels_last)
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, **fused)
+        out_params = list(self.net.out.parameters())
+        rest = [p for p in self.net.parameters() if all(p is not q for q in out_params)]
+        self.opt = torch.optim.Adam([{"params": rest}, {"params": out_params, "lr": c.lr * c.out_lr_scale}],
+                                    lr=c.lr, **fused)
         self.data = PhotoCrops(c.data, c.image_size, seed=c.seed)
         layers = dict(c.style_layers)
         self.layer_weights = layers
@@ -262,9 +175,9 @@ class Trainer:
         mix = F.one_hot(idx, c.net.n_styles).float().to(self.device)
         with self._autocast():
             y = self.net(x, mix)
-            fy = self.vgg(y.clamp(0, 1))
+            fy = self.vgg(y.clamp(0, 1) if c.clamp_vgg_input else y)
             with torch.no_grad():
-                fx = self.vgg(x)
+                fx = self.vgg(x, stop=c.content_layer)
         content = losses.content_loss(fy[c.content_layer], fx[c.content_layer])
         targets = {k: v[idx.to(self.device)] for k, v in self.targets.items()}
         # Weighted style loss (per-painting weights); ramped up over the warm-up steps.

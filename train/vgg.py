@@ -64,14 +64,16 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, stop: str = "") -> dict[str, torch.Tensor]:
+        """Bx3xHxW in [0,1] -> {tap: features}; ``stop``: last tap needed (the content target
+        needs only relu2_2: a quarter of the stack's cost)."""
         x = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
         out = {}
         for name, conv in zip(self.names, self.convs):
             x = F.relu(conv(x))
             if name in self.taps:
                 out[name] = x
-            if name == self.names[-1]:
+            if name in (self.names[-1], stop):
                 break
             if name in self.pool_after:
                 x = F.max_pool2d(x, 2)

@@ -26,6 +26,9 @@ def register(bench_subparsers) -> None:
     p.add_argument("--slot", help="which style of a multi-style file (default: its first)")
     p.add_argument("--painting", help="painting image (default: from the style file's training config)")
     p.add_argument("--size", type=int, default=256, help="photo's longest side, px")
+    p.add_argument("--scale", type=float, default=None, metavar="S",
+                   help="run the net at S x the photo's size, guided upsampling back (what convert --fast "
+                        "does; default: the scale a distilled file was trained for, else 1)")
     p.add_argument("--iterations", type=int, default=100, help="L-BFGS evaluations for Gatys (0: skip Gatys)")
     p.add_argument("--save", help="table file (default runs/bench/quality-<style>.txt)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -57,6 +60,23 @@ def slot_style_weight(style, slot: str) -> float:
     if weights and slot in names and names.index(slot) < len(weights):
         return float(weights[names.index(slot)])
     return float(cfg.get("style_weight", 5e3))
+
+
+def at_scale(net, scale: float):
+    """``photo -> stylized`` at ``scale`` x the photo's size (antialiased downscale, the net, guided
+    upsampling back), as the Stylizer runs ``convert --fast``; 1: the net at full size."""
+    import torch.nn.functional as F
+
+    from fstvideo.guided import guided_upsample
+    if scale >= 1.0:
+        return net
+
+    def run(photo: torch.Tensor) -> torch.Tensor:
+        h, w = photo.shape[-2:]
+        size = (max(4, round(h * scale / 4) * 4), max(4, round(w * scale / 4) * 4))
+        small = F.interpolate(photo, size=size, mode="bilinear", antialias=True, align_corners=False)
+        return guided_upsample(net(small).clamp(0, 1), small, photo)
+    return run
 
 
 def measure(photo: torch.Tensor, painting: torch.Tensor, net, training: dict, iterations: int) -> dict:
@@ -119,12 +139,16 @@ def run_quality(a: argparse.Namespace) -> int:
     photo = photo[:, :, :h, :w]
     net = style.build("cpu")
     net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
-    rows = measure(photo, painting, net, training, a.iterations)
+    distilled = (style.meta.get("training") or {}).get("distill") or {}
+    scale = a.scale if a.scale is not None else float(distilled.get("student_scale", 1.0))
+    if not 0 < scale <= 1:
+        raise OptionsError(f"--scale must be in (0, 1] (got {scale})")
+    rows = measure(photo, painting, at_scale(net, scale), training, a.iterations)
     if a.json:
-        text = json.dumps({"style": style.name, "slot": slot, "photo": str(a.photo), "size": [w, h],
+        text = json.dumps({"style": style.name, "slot": slot, "photo": str(a.photo), "size": [w, h], "scale": scale,
                            "style_weight": training["style_weight"], "rows": rows}, indent=1)
     else:
-        lines = [f"quality: style {style.name} [{slot}], photo {a.photo} ({w}x{h}); weighted VGG16 losses "
+        lines = [f"quality: style {style.name} [{slot}], photo {a.photo} ({w}x{h}, net at x{scale:g}); weighted VGG16 losses "
                  f"(style weight {training['style_weight']:.4g}), lower is better",
                  f"{'':28s} {'content':>10s} {'style':>10s} {'tv':>8s} {'style/photo':>11s} {'seconds':>8s}"]
         for k, r in rows.items():
