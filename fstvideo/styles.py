@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import StyleError
-from .model import NetConfig, TransformerNet
+from .model import CondInstanceNorm, NetConfig, TransformerNet
 
 FORMAT = "fstvideo-style"
 FORMAT_VERSION = 1
@@ -181,8 +181,9 @@ def extract_styles(style: Style, slots: list[str], path: str | os.PathLike, name
     rows = torch.tensor([style.styles.index(s) for s in slots])
     config = replace(style.config, n_styles=len(slots))
     net = TransformerNet(config)
-    # Conditional-norm parameters are n_styles x C (".norm.weight"/".norm.bias"): keep the rows.
-    net.load_state_dict({k: v[rows] if ".norm." in k else v for k, v in style.state.items()})
+    # Conditional-norm parameters are n_styles x C: keep the chosen rows.
+    norms = {f"{n}.{p}" for n, m in net.named_modules() if isinstance(m, CondInstanceNorm) for p in ("weight", "bias")}
+    net.load_state_dict({k: v[rows] if k in norms else v for k, v in style.state.items()})
     slot_credit = [c for c in style.meta.get("credit", []) if c.get("style") in slots]
     training = dict(style.meta.get("training") or {}, extracted_from=str(style.path or style.name))
     return save_style(path, net, name or slots[0], styles=list(slots), training=training,

@@ -129,3 +129,21 @@ def test_quality_bench_picks_slot_painting_and_weight(with_photo):
     st = Style(name="wp", styles=s.styles, config=s.config, state=s.state, meta=meta)
     assert slot_style_weight(st, "fire") == 20.0 and slot_style_weight(st, "other") == 7.0
     assert painting_of(st, "fire") == __file__  # no file named after the slot: the first existing one
+
+
+def test_extract_slots_of_the_shuffle_net(tmp_path):
+    # Every conditional norm is sliced, including the pixel-shuffle net's up_norm.
+    from dataclasses import replace
+
+    from fstvideo.model import FAST_CONFIG
+    torch.manual_seed(0)
+    net = TransformerNet(replace(FAST_CONFIG, n_styles=3))
+    for m in net.modules():
+        if type(m).__name__ == "CondInstanceNorm":
+            m.weight.data.normal_(1, 0.5)
+            m.bias.data.normal_(0, 0.3)
+    s = load_style(save_style(tmp_path / "f.safetensors", net, "f", styles=["a", "b", "photo"]))
+    one = load_style(extract_styles(s, ["b", "photo"], tmp_path / "b.safetensors"))
+    x = torch.rand(1, 3, 24, 32)
+    assert torch.allclose(s.build()(x, torch.tensor([0.0, 1.0, 0.0])), one.build()(x, torch.tensor([1.0, 0.0])),
+                          atol=1e-5)

@@ -71,7 +71,7 @@ def derive_bundled(fast_iterations: int = 1200, log=print) -> None:
     if not fast.exists():
         distill(DistillConfig(teachers=tuple(str(ASSETS / f"{n}.safetensors") for n in BUNDLED),
                               data=str(SHARED / "photos"), out=str(fast), name=f"{MULTI}_fast",
-                              iterations=fast_iterations, threads=2, photo_slot=True, student_scale=0.5),
+                              iterations=fast_iterations, threads=2, photo_slot=True, student_scale=1.0),
                 log=log)
     fast_style = load_style(fast)
     for name in BUNDLED:
@@ -110,8 +110,9 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
               "weight 1 (relu2_2), style layers relu1_2, relu2_2, relu3_3, relu4_3 (weight 1 each; Grams / (C*H*W)),",
               "style weight = 10 / (style loss of plain photos against that painting) so every painting gets the",
               "same strength, mean-abs TV weight 1, out-of-range weight 100, painting at 320 px, fp32 on a",
-              "2-core CPU (AMD EPYC, AVX2, no bf16), 16 minutes per style, each started from its stop-8 file",
-              "(an 11-20 minute run at TV 10 that had learnt the content but little texture). These are short",
+              "2-core CPU (AMD EPYC, AVX2, no bf16), 16 minutes per style started from its stop-8 file (an",
+              "11-20 minute run at TV 10 that had learnt the content but little texture); the_scream 14 minutes",
+              "from scratch (its stop-8 file carried a blob that fine-tuning kept). These are short",
               "CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives cleaner strokes.", "",
               "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
               "when showing a preview.", "",
@@ -128,7 +129,7 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
                   "1/2 and 1/4 resolution, 3 depthwise-separable blocks, pixel-shuffle out), distilled from the five",
                   "files above at once (`python -m fstvideo.train.bundled --derive`: "
                   f"{d.get('iterations')} steps, batch {d.get('batch_size')} x {d.get('crop')} px crops, teacher outputs at "
-                  f"{d.get('teacher_size')} px brought to x{d.get('student_scale', 1.0)} (what `convert --fast` runs), "
+                  f"{d.get('teacher_size')} px (student scale x{d.get('student_scale', 1.0):g}), "
                   f"{ft.get('minutes')} min, final L1+gradient loss {ft.get('final_loss', 0):.3f}).",
                   "`<name>_fast.safetensors`: that style's slot + the photo slot extracted from it",
                   "(`fstvideo.styles.extract_styles`; same outputs)."]

@@ -98,11 +98,12 @@ def build_blends(photo: np.ndarray, out: Path) -> Path:
 
 
 def curves(out: Path) -> Path | None:
+    from .bundled import bundled_config
     from .plots import plot_history
     from .trainer import load_checkpoint
     hist = []
-    for n in BUNDLED:  # one curve per one-painting run (runs/<name>/checkpoint.pt), drawn side by side
-        ck = ROOT / "runs" / n / "checkpoint.pt"
+    for n in BUNDLED:  # one curve per one-painting run (its bundled run_dir), drawn side by side
+        ck = Path(bundled_config(n, 0).run_dir) / "checkpoint.pt"
         if ck.exists():
             plot_history(load_checkpoint(ck)["history"], out.with_name(f".{n}.png"), n)
             hist.append(out.with_name(f".{n}.png"))
