@@ -33,6 +33,14 @@ def box(x: torch.Tensor, r: int) -> torch.Tensor:
     return F.avg_pool2d(F.pad(x, (r,) * 4, mode="reflect"), k, stride=1)
 
 
+def downscale(x: torch.Tensor, scale: float, multiple: int = 4) -> torch.Tensor:
+    """``x`` (BxCxHxW) resized by ``scale`` (antialiased bilinear) to sides that are multiples of
+    ``multiple`` (at least one multiple): the half-size input of a fast-path net."""
+    h, w = x.shape[-2:]
+    size = (max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def guided_upsample(low_out: torch.Tensor, low_in: torch.Tensor, high_in: torch.Tensor,
                     radius: int = 2, eps: float = 1e-3) -> torch.Tensor:
     """Upsample ``low_out`` (Bx3xhxw) to the size of ``high_in`` (Bx3xHxW), guided by the input.

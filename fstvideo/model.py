@@ -159,11 +159,9 @@ class TransformerNet(nn.Module):
         return self.out(x, m)
 
 
-# The fast CPU variants (issue "Speed"), trained by distillation from the full model
-# (fstvideo.train.distill). Stop 8/9 (files record their own config, so they still load): a quarter
-# of Johnson's widths, three depthwise-separable residual blocks, 5x5 outer convs, ~10x fewer
-# multiply-adds per pixel.
-FAST_V1_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=5, depthwise=True)
+# The fast CPU variant (issue "Speed"), trained by distillation from the full model
+# (fstvideo.train.distill). Stop 8/9 files (they record their own config, so they still load) used
+# widths 16/32/64 at full, 1/2, 1/4 resolution, 3 depthwise-separable blocks, 5x5 outer convs.
 # Current: the same widths at 1/2 and 1/4 resolution but no full-resolution layers (space-to-depth
 # in, pixel shuffle out), 3x3 outer convs, a depthwise upsampling conv. At 320x240 on the 2-core
 # AVX2 CPU (random weights, median of 10): 29 ms eager / 15 ms compiled, against 75 / 35 ms.

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from fstvideo.bench.quality import slot_style_weight
+from fstvideo.guided import downscale
 from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
 from fstvideo.styles import load_style, save_style
 
@@ -78,9 +79,7 @@ def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int,
             x = to_chw(im.resize((w, h), Image.LANCZOS))
         y = teacher(x[None]).clamp(0, 1)
         if scale != 1.0:
-            hw = (max(4, round(h * scale / 4) * 4), max(4, round(w * scale / 4) * 4))
-            y = F.interpolate(y, size=hw, mode="bilinear", antialias=True, align_corners=False)
-            x = F.interpolate(x[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0]
+            y, x = downscale(y, scale), downscale(x[None], scale)[0]
         pairs.append((x, y[0]))
     return pairs
 

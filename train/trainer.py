@@ -106,10 +106,12 @@ class Trainer:
         if c.channels_last:  # before the optimiser and any checkpoint state: one layout throughout
             self.net = self.net.to(memory_format=torch.channels_last)
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        out_params = list(self.net.out.parameters())
-        rest = [p for p in self.net.parameters() if all(p is not q for q in out_params)]
-        self.opt = torch.optim.Adam([{"params": rest}, {"params": out_params, "lr": c.lr * c.out_lr_scale}],
-                                    lr=c.lr, **fused)
+        params = list(self.net.parameters())
+        if c.out_lr_scale != 1.0:  # one group otherwise: older checkpoints' Adam state still loads
+            out_ids = {id(p) for p in self.net.out.parameters()}
+            params = [{"params": [p for p in params if id(p) not in out_ids]},
+                      {"params": list(self.net.out.parameters()), "lr": c.lr * c.out_lr_scale}]
+        self.opt = torch.optim.Adam(params, lr=c.lr, **fused)
         self.data = PhotoCrops(c.data, c.image_size, seed=c.seed)
         layers = dict(c.style_layers)
         self.layer_weights = layers

@@ -65,16 +65,12 @@ def slot_style_weight(style, slot: str) -> float:
 def at_scale(net, scale: float):
     """``photo -> stylized`` at ``scale`` x the photo's size (antialiased downscale, the net, guided
     upsampling back), as the Stylizer runs ``convert --fast``; 1: the net at full size."""
-    import torch.nn.functional as F
-
-    from fstvideo.guided import guided_upsample
+    from fstvideo.guided import downscale, guided_upsample
     if scale >= 1.0:
         return net
 
     def run(photo: torch.Tensor) -> torch.Tensor:
-        h, w = photo.shape[-2:]
-        size = (max(4, round(h * scale / 4) * 4), max(4, round(w * scale / 4) * 4))
-        small = F.interpolate(photo, size=size, mode="bilinear", antialias=True, align_corners=False)
+        small = downscale(photo, scale)
         return guided_upsample(net(small).clamp(0, 1), small, photo)
     return run
 
