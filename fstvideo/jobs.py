@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .errors import MediaError, OptionsError
 from .media import open_media, open_sink, probe_kind, read_image, sink_kind, write_image
+from .mediabase import VideoOptions
 from .pipeline import ConvertOptions, convert
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -25,6 +26,7 @@ class ConvertRequest:
     smooth: float | None = None  # temporal smoothing strength, None = off
     batch: int = 1               # frames per forward pass
     quiet: bool = False          # no progress bar or summary
+    video: VideoOptions = VideoOptions()  # encoder settings of video outputs (codec, CRF, preset)
 
 
 def default_output(src: Path, kind: str, style: str) -> Path:
@@ -88,7 +90,7 @@ def _convert_stream(src: Path, dst: Path, stylizer, request: ConvertRequest, tot
                dynamic_ncols=True, file=sys.stderr)
     try:
         result = convert(src, dst, stylizer, smoother=_smoother(request), progress=bar.update,
-                         options=ConvertOptions(audio=request.audio, batch=request.batch))
+                         options=ConvertOptions(audio=request.audio, batch=request.batch, video=request.video))
     finally:
         bar.close()
     _notes(result.notes)

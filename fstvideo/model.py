@@ -56,12 +56,19 @@ class CondInstanceNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_styles, channels))
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        x = F.instance_norm(x, eps=1e-5)
         scale = mix @ self.weight  # C or BxC
         shift = mix @ self.bias
-        if scale.dim() == 1:
-            return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
-        return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
+        scale = scale.view(1, -1, 1, 1) if scale.dim() == 1 else scale[:, :, None, None]
+        shift = shift.view(1, -1, 1, 1) if shift.dim() == 1 else shift[:, :, None, None]
+        if x.dtype == torch.float32 and not torch.is_grad_enabled():
+            # Inference: two-pass statistics with plain reductions, normalisation and affine in
+            # place on the centred copy. Eager on a 2-core CPU: ~2-3x faster than instance_norm
+            # (its statistics kernel is single-threaded; torch.var_mean is slower still).
+            d = x - x.mean(dim=(2, 3), keepdim=True)
+            var = d.square().mean(dim=(2, 3), keepdim=True)
+            return d.mul_(scale * torch.rsqrt(var + 1e-5)).add_(shift)
+        x = F.instance_norm(x, eps=1e-5)  # fp32 statistics under autocast, differentiable
+        return x * scale.to(x.dtype) + shift.to(x.dtype)
 
 
 class ConvLayer(nn.Module):

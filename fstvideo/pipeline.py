@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .media import open_media, open_sink
+from .media import VideoOptions, open_media, open_sink
 
 _END = object()  # end-of-stream marker between stages
 
@@ -25,6 +25,7 @@ class ConvertOptions:
     audio: bool = True   # copy (or transcode) the input's audio streams; False drops them
     batch: int = 1       # frames per forward pass (>1 pays on GPUs, rarely on CPU)
     queue: int = 8       # frames buffered between stages (memory: queue x frame size, per stage)
+    video: VideoOptions = VideoOptions()  # encoder settings when the output is a video file
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
     errors: list[BaseException] = []
     count = 0
     with open_media(src) as source:
-        sink = open_sink(dst, source.info, audio=options.audio)
+        sink = open_sink(dst, source.info, audio=options.audio, video=options.video)
         reader = threading.Thread(target=_reader, args=(source, q_in, stop), daemon=True, name="decode")
         writer = threading.Thread(target=_writer, args=(sink, q_out, stop, errors), daemon=True, name="encode")
         reader.start()

@@ -134,11 +134,23 @@ def test_bad_styles_and_outputs(make_clip, style, tmp_path):
              ("--style", pickled, "-o", tmp_path / "d.mp4"),
              ("--style", style, "-o", tmp_path / "no_such_dir" / "e.mp4"),
              ("--style", style, "-o", src),
-             ("--style", style, "--strength", "2", "-o", tmp_path / "f.mp4")]
+             ("--style", style, "--strength", "2", "-o", tmp_path / "f.mp4"),
+             ("--style", style, "--crf", "99", "-o", tmp_path / "g.mp4")]
     for extra in cases:
         code, err = run("convert", src, *extra)
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (extra, err)
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mp4") == ["c.mp4"]
+
+
+def test_crf_and_preset_reach_the_encoder(make_clip, style, tmp_path):
+    src = make_clip("c.mp4")
+    sizes = {}
+    for crf in ("4", "45"):
+        out = tmp_path / f"crf{crf}.mp4"
+        code, err = run("convert", src, "--style", style, "--crf", crf, "--preset", "ultrafast", "-q", "-o", out)
+        assert code == 0, err
+        sizes[crf] = out.stat().st_size
+    assert sizes["45"] < sizes["4"] / 2  # lower CRF = better quality, larger file
 
 
 def test_ctrl_c_removes_temp_and_exits_130(style, tmp_path):

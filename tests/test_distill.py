@@ -76,23 +76,35 @@ def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
     assert student.meta["training"]["style_weights"][2] == 0.0
 
 
-def test_teacher_pairs_at_student_scale(tmp_path):
-    # scale 0.5: the student sees the photo at half size and the target is the teacher's full-size
-    # output brought to that size (what `convert --fast` reconstructs with guided upsampling).
-    from PIL import Image
+def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
+    # student_scale 0.5: the student sees half-size crops and its guided-upsampled output is scored
+    # at full size; gram_weight adds a VGG16 (random weights here) texture term; init resumes a student.
+    from safetensors.torch import save_file
 
-    from fstvideo.train.distill import teacher_pairs
-    rng = torch.Generator().manual_seed(0)
-    img = (torch.rand(60, 80, 3, generator=rng) * 255).to(torch.uint8).numpy()
-    Image.fromarray(img).save(tmp_path / "p.png")
-    calls = []
-
-    def teacher(x):
-        calls.append(tuple(x.shape[-2:]))
-        return 1 - x
-
-    (x1, y1), = teacher_pairs(teacher, [tmp_path / "p.png"], 80)
-    (xh, yh), = teacher_pairs(teacher, [tmp_path / "p.png"], 80, scale=0.5)
-    assert calls == [(60, 80), (60, 80)]  # the teacher always runs at full size
-    assert x1.shape == (3, 60, 80) and xh.shape == yh.shape == (3, 32, 40)
-    assert torch.allclose(yh, 1 - xh, atol=1e-5)  # downscaling commutes with this teacher
+    from fstvideo.train import distill as d
+    from fstvideo.train.vgg import layer_names
+    photos = copy_photos(tmp_path, 2)
+    g, vgg, cin = torch.Generator().manual_seed(0), {}, 3  # all 13 convs: the loader checks them
+    for _, i in layer_names("vgg16"):
+        cout = 64 if i < 5 else 128 if i < 10 else 256 if i < 17 else 512
+        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
+        vgg[f"features.{i}.bias"], cin = torch.zeros(cout), cout
+    save_file(vgg, str(tmp_path / "vgg.safetensors"))
+    torch.manual_seed(0)
+    teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
+    seen = []
+    real = d.TransformerNet.forward
+    monkeypatch.setattr(d.TransformerNet, "forward", lambda self, x, *a: seen.append(tuple(x.shape)) or real(self, x, *a))
+    student_net = NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True)
+    cfg = DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / "s.safetensors"), net=student_net,
+                        teacher_size=48, crop=32, batch_size=2, iterations=4, student_scale=0.5,
+                        gram_weight=1.0, vgg_weights=str(tmp_path / "vgg.safetensors"))
+    first = load_style(d.distill(cfg, log=lambda line: None))
+    assert (2, 3, 16, 16) in seen and (2, 3, 32, 32) not in seen  # the student only ran at half size
+    assert first.meta["training"]["distill"]["gram_weight"] == 1.0
+    again = d.distill(DistillConfig(**{**cfg.__dict__, "init": str(first.path), "iterations": 1,
+                                       "out": str(tmp_path / "s2.safetensors")}), log=lambda line: None)
+    assert load_style(again).styles == first.styles
+    with pytest.raises(d.DistillError):
+        d.distill(DistillConfig(**{**cfg.__dict__, "init": teacher, "out": str(tmp_path / "s3.safetensors")}),
+                  log=lambda line: None)

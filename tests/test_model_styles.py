@@ -66,6 +66,21 @@ def test_conditional_norm_one_hot_and_blend():
         net.set_mix([-1, 1, 1])
 
 
+def test_conditional_norm_inference_path_matches_instance_norm():
+    # Without a gradient (fp32 inference) the norm folds statistics and affine into one multiply-add;
+    # with one (training) it is F.instance_norm then the affine: the same numbers.
+    from fstvideo.model import CondInstanceNorm
+    torch.manual_seed(0)
+    norm = CondInstanceNorm(8, 3)
+    norm.weight.data.normal_()
+    norm.bias.data.normal_()
+    x = torch.randn(2, 8, 10, 12) * 3 + 1
+    for mix in (torch.tensor([0.2, 0.3, 0.5]), torch.softmax(torch.randn(2, 3), 1)):
+        with torch.no_grad():
+            fast = norm(x, mix)
+        assert torch.allclose(fast, norm(x, mix).detach(), atol=1e-5)
+
+
 def test_style_round_trip(tmp_path):
     net = TransformerNet(TINY)
     p = save_style(tmp_path / "s.safetensors", net, "mine", training={"iterations": 3},

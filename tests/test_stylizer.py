@@ -96,14 +96,23 @@ def test_guided_upsample_known_answers():
     assert (up - g_hi).abs().mean() < 0.02
 
 
-def test_box_filter_opencv_path_matches_torch_path():
-    # CPU fp32 goes through cv2.blur; other dtypes/devices through avg_pool2d: same answer.
-    from fstvideo.guided import box
-    x = torch.rand(2, 5, 17, 23)
-    ref = box(x.double(), 2).float()
-    out = box(x, 2)
-    assert out.shape == x.shape and torch.allclose(out, ref, atol=1e-5)
+def test_guided_and_area_resize_opencv_paths_match_torch_paths():
+    # CPU inference goes through OpenCV (HxWxC arrays); training/CUDA through torch ops (float64
+    # here forces the torch path): the same answers.
+    from fstvideo.guided import box, guided_upsample, resize_area
+    g = torch.Generator().manual_seed(0)
+    hi = torch.rand(2, 3, 40, 60, generator=g)
+    lo = resize_area(hi, (20, 30))
+    assert torch.allclose(lo, resize_area(hi.double(), (20, 30)).float(), atol=1e-5)
+    assert torch.allclose(lo[0, :, 0, 0], hi[0, :, :2, :2].mean((1, 2)), atol=1e-5)  # 2x2 pixel average
+    out = torch.rand(2, 3, 20, 30, generator=g)
+    ref = guided_upsample(out.double(), lo.double(), hi.double()).float()
+    assert torch.allclose(guided_upsample(out, lo, hi), ref, atol=1e-4)
     assert torch.allclose(box(torch.full((1, 3, 9, 9), 0.7), 3), torch.full((1, 3, 9, 9), 0.7), atol=1e-6)
+    # With a gradient to carry (training through the fast path) the torch path runs: it flows.
+    out.requires_grad_(True)
+    guided_upsample(out, lo, hi).sum().backward()
+    assert out.grad is not None and out.grad.abs().sum() > 0
 
 
 def test_quality_bench_at_scale_runs_the_fast_path():

@@ -2,10 +2,17 @@
 
 Knowledge distillation (Hinton et al. 2015) applied to feed-forward style transfer, as in
 Wang et al. 2020 ("Collaborative Distillation for Ultra-Resolution Universal Style Transfer"):
-the student learns to reproduce the teacher's *output image*, so no VGG pass is needed per
-step. Teacher outputs are computed once per photo (at ``teacher_size``), then the student trains
-on random aligned crops of (photo, teacher output) pairs. Loss: L1 on pixels plus L1 on image
-gradients (the gradient term keeps brush-stroke edges that a pixel loss alone blurs).
+the student learns to reproduce the teacher's *output image*. Teacher outputs are computed once
+per photo (at ``teacher_size``), then the student trains on random aligned crops of (photo,
+teacher output) pairs. Loss: L1 on pixels plus L1 on image gradients (the gradient term keeps
+brush-stroke edges that a pixel loss alone blurs), plus optionally (``gram_weight``) the Gram
+style loss of Gatys et al. 2015 between the student's and the teacher's outputs on the same
+crop: a pixel loss alone averages the strokes it cannot place exactly into a blur, a Gram loss
+asks only for the same texture statistics (as in perceptual distillation, Wang et al. 2020).
+
+``student_scale`` < 1 trains the student for what ``convert --fast`` runs: the student sees the
+crop downscaled, its output is guided-upsampled (``fstvideo.guided``, differentiable) back to the
+crop's size, and every loss compares that with the teacher's full-size output.
 
 Several teachers make one N-style student (conditional instance norm, Dumoulin et al. 2017):
 each crop picks a random style and is paired with that teacher's output.
@@ -22,11 +29,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from fstvideo.bench.quality import slot_style_weight
-from fstvideo.guided import downscale
+from fstvideo.errors import FstError
+from fstvideo.guided import downscale, guided_upsample
 from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
 from fstvideo.styles import load_style, save_style
+from fstvideo.stylizer import tune_malloc
 
 from .data import find_images, to_chw
+from .losses import gram, style_loss
+from .vgg import JOHNSON_STYLE
+
+
+class DistillError(FstError):
+    """Unusable distillation options (e.g. an --init file of another architecture)."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +53,19 @@ class DistillConfig:
     name: str = ""                     # display name; default "<teacher name>_fast"
     net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to the slot count)
     teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
-    student_scale: float = 1.0         # the student sees the photo scaled by this and learns the teacher's
-                                       # full-size output scaled the same way: 0.5 trains for what
+    student_scale: float = 1.0         # the student sees each crop scaled by this, its output is guided-
+                                       # upsampled back and compared at full size: 0.5 trains for what
                                        # `convert --fast` runs (half resolution, guided upsampling back)
     crop: int = 128                    # training crop side, px (multiple of 4)
     batch_size: int = 8                # crops per step
     iterations: int = 1500             # optimiser steps
     lr: float = 2e-3                   # Adam learning rate (cosine-decayed to 0)
     grad_weight: float = 1.0           # weight of the image-gradient L1 term
+    gram_weight: float = 0.0           # >0: weight of the VGG16 Gram loss against the teacher's output (each
+                                       # slot also scaled by the style weight its teacher trained with);
+                                       # needs the VGG16 weights; ~4x slower steps
+    vgg_weights: str = ""              # explicit VGG16 weights file (gram_weight > 0); default: weights.find_vgg
+    init: str = ""                     # student style file to start from (same architecture and slots)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
                                        # strength then interpolates norms toward it (StylizerOptions)
     seed: int = 0                      # seeds init, crops and style choice
@@ -66,10 +86,8 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, grad_weight: floa
 
 
 @torch.inference_mode()
-def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int,
-                  scale: float = 1.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side;
-    ``scale`` < 1: both then downscaled (antialiased bilinear, as the Stylizer does)."""
+def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side."""
     pairs = []
     for p in photos:
         with Image.open(p) as im:
@@ -77,10 +95,7 @@ def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int,
             s = size / max(im.size)
             w, h = (max(16, round(im.size[0] * s / 4) * 4), max(16, round(im.size[1] * s / 4) * 4))
             x = to_chw(im.resize((w, h), Image.LANCZOS))
-        y = teacher(x[None]).clamp(0, 1)
-        if scale != 1.0:
-            y, x = downscale(y, scale), downscale(x[None], scale)[0]
-        pairs.append((x, y[0]))
+        pairs.append((x, teacher(x[None]).clamp(0, 1)[0]))
     return pairs
 
 
@@ -109,6 +124,7 @@ def distill(config: DistillConfig, log=print) -> Path:
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.set_flush_denormal(True)  # denormals slow Adam's small ops on CPU
+    tune_malloc()  # no page faults per op (fstvideo.stylizer.tune_malloc)
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     teachers = [load_style(t) for t in config.teachers]
@@ -123,7 +139,7 @@ def distill(config: DistillConfig, log=print) -> Path:
                 continue
             weights.append(slot_style_weight(t, slot))
             net.set_mix(F.one_hot(torch.tensor(i), len(t.styles)).float())
-            pairs.append(teacher_pairs(net, photos, config.teacher_size, config.student_scale))
+            pairs.append(teacher_pairs(net, photos, config.teacher_size))
             names.append(slot)
             log(f"teacher {t.name}/{slot}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
     if config.photo_slot and "photo" not in names:
@@ -133,12 +149,38 @@ def distill(config: DistillConfig, log=print) -> Path:
     n = len(names)
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
+    if config.init:
+        init = load_style(config.init)
+        if init.config != net_config or tuple(init.styles) != tuple(names):
+            raise DistillError(f"--init {config.init}: {init.config} with slots {init.styles} differs from "
+                               f"{net_config} with slots {tuple(names)}")
+        student.load_state_dict({k: v.float() for k, v in init.state.items()})
     opt = torch.optim.Adam(student.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
-    history = []
+    vgg = None
+    if config.gram_weight > 0:
+        from .vgg import VGGFeatures
+        # NHWC: ~18% faster VGG steps on a 2-core AVX2 CPU (as in the trainer)
+        vgg = VGGFeatures(JOHNSON_STYLE, "vgg16", weights_path=config.vgg_weights or None).to(
+            memory_format=torch.channels_last)
+        slot_w = torch.tensor(weights)
+    history, grams = [], []  # total loss per step; the weighted Gram term per step (gram_weight > 0)
     for step in range(1, config.iterations + 1):
         x, y, s = _batch(pairs, config.crop, config.batch_size, rng)
-        loss = distill_loss(student(x, F.one_hot(s, n).float()), y, config.grad_weight)
+        mix = F.one_hot(s, n).float()
+        if config.student_scale < 1.0:
+            small = downscale(x, config.student_scale)
+            out = guided_upsample(student(small, mix), small, x)
+        else:
+            out = student(x, mix)
+        loss = distill_loss(out, y, config.grad_weight)
+        if vgg is not None:
+            with torch.no_grad():
+                target = {k: gram(v) for k, v in vgg(y.contiguous(memory_format=torch.channels_last)).items()}
+            fo = vgg(out.contiguous(memory_format=torch.channels_last))
+            g = config.gram_weight * style_loss(fo, target, {k: 1.0 for k in JOHNSON_STYLE}, slot_w[s])
+            grams.append(g.item())
+            loss = loss + g
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -146,7 +188,8 @@ def distill(config: DistillConfig, log=print) -> Path:
         history.append(loss.item())
         if step % 100 == 0 or step == config.iterations:
             avg = sum(history[-100:]) / len(history[-100:])
-            log(f"step {step}/{config.iterations} loss {avg:.4f} ({time.perf_counter() - start:.0f} s)")
+            g_avg = f", of it Gram {sum(grams[-100:]) / len(grams[-100:]):.4f}" if grams else ""
+            log(f"step {step}/{config.iterations} loss {avg:.4f}{g_avg} ({time.perf_counter() - start:.0f} s)")
     minutes = (time.perf_counter() - start) / 60
     name = config.name or (f"{teachers[0].name}_fast" if len(teachers) == 1 else "multi_fast")
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
@@ -159,7 +202,8 @@ def distill(config: DistillConfig, log=print) -> Path:
     training = {"method": "distillation", "config": teacher_cfg,
                 "distill": {**asdict(config), "net": net_config.to_dict()},
                 "teachers": [str(t.path) for t in teachers],
-                "style_weights": weights, "final_loss": sum(history[-50:]) / 50,
+                "style_weights": weights, "final_loss": sum(history[-50:]) / len(history[-50:]),
+                "final_gram_loss": sum(grams[-50:]) / len(grams[-50:]) if grams else None,
                 "minutes": round(minutes, 1)}
     return save_style(config.out, student, name, styles=names, training=training, credit=credit)
 
@@ -168,7 +212,8 @@ def _handler(args) -> int:
     cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
                         teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
                         iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
-                        photo_slot=args.photo_slot, student_scale=args.student_scale)
+                        photo_slot=args.photo_slot, student_scale=args.student_scale,
+                        gram_weight=args.gram_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
     print(f"wrote {distill(cfg)}")
     return 0
 
@@ -189,5 +234,9 @@ def register(subparsers) -> None:
                    help="add an identity 'photo' slot, so --strength interpolates toward the photo")
     p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
                    help="train for inputs scaled by S (0.5: for convert --fast's half resolution)")
+    p.add_argument("--gram-weight", type=float, default=0.0, metavar="W",
+                   help="add a VGG16 Gram (texture) loss against the teacher's output (needs the VGG16 weights)")
+    p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
+    p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=_handler)

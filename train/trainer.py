@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from fstvideo.model import TransformerNet
 from fstvideo.styles import save_style
+from fstvideo.stylizer import tune_malloc
 
 from . import losses
 from .config import PHOTO_SLOT, TrainConfig, TrainError, painting_credit  # noqa: F401 (re-exported)
@@ -95,6 +96,8 @@ class Trainer:
             torch.set_num_threads(c.threads)
         torch.set_flush_denormal(True)  # denormals slow Adam's small CPU ops up to 2x
         self.device, self.amp = pick_device(c.device, c.precision)
+        if self.device.type == "cpu":
+            tune_malloc()  # no page faults per op (fstvideo.stylizer.tune_malloc)
         torch.manual_seed(c.seed)
         self.net = TransformerNet(c.net).to(self.device).train()
         if c.init and ck is None:
