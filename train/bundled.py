@@ -18,8 +18,10 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 TUNE_GRAM_WEIGHT = 0.15  # stage-2 Gram weight: ~2-3x the L1 term at the start (L1 ~0.19, Gram ~3.2)
-# Per-style overrides of the common settings below (none needed since the stop-10 recipe).
-OVERRIDES: dict[str, dict] = {}
+# Per-style overrides of the common settings below. udnie and wave came out subdued at balance 10
+# (muted paintings: matching their Grams changes little): stop 11 continued each for 15 minutes
+# at 25 from its stop-10 file (fresh Adam state, runs/<name>-s11).
+OVERRIDES: dict[str, dict] = {n: {"style_balance": 25.0, "run_dir": str(RUNS / f"{n}-s11")} for n in ("udnie", "wave")}
 
 
 def bundled_config(name: str, iterations: int, init_dir: str = "", **kw) -> TrainConfig:
@@ -97,7 +99,7 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
              "project with `python -m fstvideo.train.bundled` on the 65 photos of `shared/photos` and the",
              "painting below, with the ImageNet VGG16 loss network (weights from `fstvideo weights vgg16`).",
              "The weights are the project's own work; the paintings are public domain and are not shipped.", "",
-             "| style | work | artist | year | status | steps | minutes | crop/batch | style size | "
+             "| style | work | artist | year | status | steps (last run) | minutes (last run) | crop/batch | style size | "
              "style weight | content / style / tv loss (last 50 steps) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in BUNDLED:
@@ -123,7 +125,8 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
               "same strength, mean-abs TV weight 1, out-of-range weight 100, painting at 320 px, fp32 on a",
               "2-core CPU (AMD EPYC, AVX2, no bf16), 16 minutes per style started from its stop-8 file (an",
               "11-20 minute run at TV 10 that had learnt the content but little texture); the_scream 14 minutes",
-              "from scratch (its stop-8 file carried a blob that fine-tuning kept). These are short",
+              "from scratch (its stop-8 file carried a blob that fine-tuning kept); udnie and wave then 15",
+              "more minutes each at style balance 25 (stop 11: at 10 their muted palettes read as a tint). These are short",
               "CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives cleaner strokes.", "",
               "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
               "when showing a preview.", "",
@@ -138,10 +141,12 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
                   "the five styles above plus an identity `photo` slot (`--strength-mode norm` interpolates toward it),",
                   "in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: space-to-depth in, widths 32/64 at",
                   "1/2 and 1/4 resolution, 3 depthwise-separable blocks, pixel-shuffle out), distilled from the five",
-                  "files above at once (`python -m fstvideo.train.bundled --derive`: "
-                  f"{d.get('iterations')} steps, batch {d.get('batch_size')} x {d.get('crop')} px crops, teacher outputs at "
-                  f"{d.get('teacher_size')} px (student scale x{d.get('student_scale', 1.0):g}), "
-                  f"{ft.get('minutes')} min, final L1+gradient loss {ft.get('final_loss', 0):.3f}).",
+                  "files above at once (`python -m fstvideo.train.bundled --derive`), in two stages: "
+                  "2000 steps of L1 + image-gradient distillation at full size (batch 8 x 128 px crops, no VGG), "
+                  f"then {d.get('iterations')} steps through the half-size `--fast` path (guided upsampling, scored "
+                  f"at full size) with a VGG16 Gram loss against the teacher's output (weight {d.get('gram_weight')}, "
+                  f"batch {d.get('batch_size')}, {ft.get('minutes')} min incl. teacher outputs; "
+                  f"final Gram term {ft.get('final_gram_loss') or 0:.3f}, total {ft.get('final_loss', 0):.3f}).",
                   "`<name>_fast.safetensors`: that style's slot + the photo slot extracted from it",
                   "(`fstvideo.styles.extract_styles`; same outputs)."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
