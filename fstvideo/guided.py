@@ -42,7 +42,7 @@ def resize_area(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     than torch's antialiased bilinear; otherwise (CUDA, training) torch's "area" mode, the same
     average for integer factors such as the fast path's 0.5.
     """
-    if _cv2_ok(x) and x.shape[1] <= 4:
+    if _cv2_ok(x):
         out = np.stack([cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_AREA).reshape(*size, -1)
                         for im in _hwc(x)])
         return torch.from_numpy(out).permute(0, 3, 1, 2)
