@@ -1,7 +1,7 @@
 """``fstvideo export STYLE --onnx OUT.onnx``: the transformer net as an ONNX graph with dynamic
 batch/height/width, checked against the torch output before the file is kept.
 
-Graph input ``input``: Bx3xHxW float32 RGB in [0, 1], H and W multiples of 4 (pad by
+Graph input ``input``: Bx3xHxW float32 RGB in [0, 1], H and W multiples of the net's ``multiple`` (4; 8 for the fast net) (pad by
 reflection as the Stylizer does). Output ``output``: same shape, clamp to [0, 1] for display.
 A multi-style file is exported with its current blend baked in (``--style a:0.5,b:0.5``).
 """
@@ -65,8 +65,9 @@ def export_onnx(style: Style, out: str | os.PathLike, blend: tuple[tuple[str, fl
     tmp = Path(tmp)
     try:
         h, w = torch.export.Dim("height", min=4), torch.export.Dim("width", min=4)
-        # Symbolic H, W as 4*k: the two stride-2 convs need multiples of 4.
-        dyn = {"x": {0: torch.export.Dim("batch", min=1, max=64), 2: 4 * h, 3: 4 * w}}
+        # Symbolic H, W as m*k, m = net.multiple: the stride-2 convs (and space-to-depth) need it.
+        m = net.multiple
+        dyn = {"x": {0: torch.export.Dim("batch", min=1, max=64), 2: m * h, 3: m * w}}
         program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=dyn, verbose=False,
                                     input_names=["input"], output_names=["output"])
         program.save(str(tmp))

@@ -25,6 +25,7 @@ class ConvertRequest:
     audio: bool = True           # keep audio streams
     smooth: float | None = None  # temporal smoothing strength, None = off
     batch: int = 1               # frames per forward pass
+    workers: int = 1             # frames stylized concurrently (pipeline.ConvertOptions.workers)
     quiet: bool = False          # no progress bar or summary
     video: VideoOptions = VideoOptions()  # encoder settings of video outputs (codec, CRF, preset)
 
@@ -90,7 +91,8 @@ def _convert_stream(src: Path, dst: Path, stylizer, request: ConvertRequest, tot
                dynamic_ncols=True, file=sys.stderr)
     try:
         result = convert(src, dst, stylizer, smoother=_smoother(request), progress=bar.update,
-                         options=ConvertOptions(audio=request.audio, batch=request.batch, video=request.video))
+                         options=ConvertOptions(audio=request.audio, batch=request.batch, video=request.video,
+                                                workers=request.workers))
     finally:
         bar.close()
     _notes(result.notes)

@@ -31,6 +31,15 @@ class NetConfig:
     n_styles: int = 1          # conditional instance norm: one (scale, shift) set per style
     shuffle: bool = False      # no full-resolution convs: space-to-depth in, pixel shuffle out
                                # (Shi et al. 2016); widths[0] unused. ~2.4x faster on CPU
+    space: int = 2             # shuffle: side of the pixel blocks folded into channels (2 or 4); 4 puts
+                               # every conv at <= 1/4 resolution yet paints each output pixel itself
+    skip: bool = False         # shuffle: add a full-resolution 1x1 conv of the input (3 -> 3) to the output:
+                               # the photo's own edges reach the output at full size, the net paints the rest
+    fine: int = 0              # shuffle, space 4: channels of one more stage at 1/2 resolution before the output
+                               # (pixel shuffle 2, ReLU, depthwise-separable 3x3 -> 12, pixel shuffle 2): output
+                               # pixels of neighbouring 4x4 blocks mix, so no 4-pixel-periodic texture
+    stem_kernel: int = 0       # shuffle: kernel of the first conv (0: outer_kernel); 1 with space 4 is a
+                               # 4x4-patch stem (ConvNeXt, Liu et al. 2022): ~15% faster at 640x480
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,24 +121,31 @@ class ResidualBlock(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    """Johnson et al. 2016 image transformation network; ``multiple`` = 4 (two stride-2 convs)."""
-
-    multiple = 4
+    """Johnson et al. 2016 image transformation network; ``multiple``: 4 (two stride-2 convs), or
+    ``2 * space`` for the space-to-depth variant."""
 
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
+        self.multiple = 2 * config.space if config.shuffle else 4
         c1, c2, c3 = config.widths
         n, k = config.n_styles, config.outer_kernel
         self.res = nn.ModuleList([ResidualBlock(c3, n, config.depthwise) for _ in range(config.blocks)])
         if config.shuffle:
-            # 2x2 pixels -> 12 channels at 1/2 resolution; the upsampling conv makes 4*c2 channels
-            # at 1/4 resolution that pixel_shuffle rearranges to c2 at 1/2 (no checkerboard: every
-            # output pixel has its own weights); the last conv makes 12 channels -> 3 at full size.
-            self.down = nn.ModuleList([ConvLayer(12, c2, k, n_styles=n), ConvLayer(c2, c3, 3, stride=2, n_styles=n)])
+            # s x s pixels -> 3s^2 channels at 1/s resolution (s = space); the upsampling conv makes
+            # 4*c2 channels at 1/2s resolution that pixel_shuffle rearranges to c2 at 1/s (no
+            # checkerboard: every output pixel has its own weights); the last conv makes 3s^2
+            # channels -> 3 at full size.
+            cs = 3 * config.space ** 2
+            self.down = nn.ModuleList([ConvLayer(cs, c2, config.stem_kernel or k, n_styles=n), ConvLayer(c2, c3, 3, stride=2, n_styles=n)])
             self.up = nn.ModuleList([ConvLayer(c3, 4 * c2, 3, norm=False, relu=False, depthwise=config.depthwise)])
             self.up_norm = CondInstanceNorm(c2, n)
-            self.out = ConvLayer(c2, 12, k, norm=False, relu=False)
+            if config.fine:
+                self.out = ConvLayer(c2, 4 * config.fine, 3, norm=False, relu=False, depthwise=True)
+                self.fine_out = ConvLayer(config.fine, 3 * (config.space // 2) ** 2, 3, norm=False, relu=False,
+                                          depthwise=True)
+            else:
+                self.out = ConvLayer(c2, cs, k, norm=False, relu=False)
         else:
             self.down = nn.ModuleList([
                 ConvLayer(3, c1, k, n_styles=n),
@@ -138,6 +154,11 @@ class TransformerNet(nn.Module):
             ])
             self.up = nn.ModuleList([ConvLayer(c3, c2, 3, n_styles=n), ConvLayer(c2, c1, 3, n_styles=n)])
             self.out = ConvLayer(c1, 3, k, norm=False, relu=False)
+        # Zero-initialised: the net starts as without it (9 MACs per pixel).
+        self.skip = nn.Conv2d(3, 3, 1) if config.shuffle and config.skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
         # Current blend of styles for calls without an explicit ``mix`` (one-hot on style 0).
         self.register_buffer("mix", F.one_hot(torch.tensor(0), n).float(), persistent=False)
 
@@ -149,17 +170,30 @@ class TransformerNet(nn.Module):
         self.mix.copy_(w / w.sum())
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """``x``: Bx3xHxW in [0, 1], H and W multiples of 4. ``mix``: n_styles or Bxn_styles."""
+        """``x``: Bx3xHxW in [0, 1], H and W multiples of :attr:`multiple`. ``mix``: n_styles or Bxn_styles."""
         m = self.mix if mix is None else mix
+        photo, down = x, self.down
         if self.config.shuffle:
-            x = F.pixel_unshuffle(x, 2)
-        for layer in self.down:
+            stem, s = self.down[0], self.config.space
+            if stem.conv.kernel_size == (1, 1) and stem.dw is None:
+                # space-to-depth + 1x1 conv == one s x s conv with stride s (the same weights viewed
+                # as C x 3 x s x s): exact, and ~5x faster on CPU (no full-size permutation copy)
+                x = F.relu(stem.norm(F.conv2d(x, stem.conv.weight.view(-1, 3, s, s), stem.conv.bias, stride=s), m))
+                down = self.down[1:]
+            else:
+                x = F.pixel_unshuffle(x, s)
+        for layer in down:
             x = layer(x, m)
         for block in self.res:
             x = block(x, m)
         if self.config.shuffle:
             x = F.relu(self.up_norm(F.pixel_shuffle(self.up[0](x, m), 2), m))
-            return F.pixel_shuffle(self.out(x, m), 2)
+            if self.config.fine:
+                x = F.relu(F.pixel_shuffle(self.out(x, m), 2))
+                y = F.pixel_shuffle(self.fine_out(x, m), self.config.space // 2)
+            else:
+                y = F.pixel_shuffle(self.out(x, m), self.config.space)
+            return y if self.skip is None else y + self.skip(photo)
         for layer in self.up:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = layer(x, m)
@@ -167,9 +201,13 @@ class TransformerNet(nn.Module):
 
 
 # The fast CPU variant (issue "Speed"), trained by distillation from the full model
-# (fstvideo.train.distill). Stop 8/9 files (they record their own config, so they still load) used
-# widths 16/32/64 at full, 1/2, 1/4 resolution, 3 depthwise-separable blocks, 5x5 outer convs.
-# Current: the same widths at 1/2 and 1/4 resolution but no full-resolution layers (space-to-depth
-# in, pixel shuffle out), 3x3 outer convs, a depthwise upsampling conv. At 320x240 on the 2-core
-# AVX2 CPU (random weights, median of 10): 29 ms eager / 15 ms compiled, against 75 / 35 ms.
-FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True)
+# (fstvideo.train.distill). Files record their own config, so older ones still load: stop 8/9 used
+# widths 16/32/64 at full, 1/2, 1/4 resolution; stops 10-11 space-to-depth by 2 (convs at 1/2 and
+# 1/4) run at half resolution with guided upsampling back (its texture came out blurred: the
+# guided filter averages over 10x10-pixel windows). Current (stop 12): space-to-depth by 4 with a
+# 1x1 patch stem, so every conv but the output stage runs at 1/4 or 1/8 resolution, on the frame
+# at full size; a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic mesh)
+# and a full-resolution 1x1 skip from the input (sharp edges). 640x480 on the 2-core AVX2 CPU:
+# 20-38 ms eager (the VM drifts), within 10% of the stop-11 half-size path measured alongside.
+FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
+                        stem_kernel=1, fine=16, skip=True)

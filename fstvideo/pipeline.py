@@ -8,9 +8,12 @@ leaves no output file behind.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +28,9 @@ class ConvertOptions:
     audio: bool = True   # copy (or transcode) the input's audio streams; False drops them
     batch: int = 1       # frames per forward pass (>1 pays on GPUs, rarely on CPU)
     queue: int = 8       # frames buffered between stages (memory: queue x frame size, per stage)
+    workers: int = 1     # frames stylized at once, each on its own thread with 1 torch thread (CPU:
+                         # frame-level parallelism; the net's small ops scale badly over cores); 1: one
+                         # frame at a time on torch's default threads
     video: VideoOptions = VideoOptions()  # encoder settings when the output is a video file
 
 
@@ -85,6 +91,57 @@ def _writer(sink, q: queue.Queue, stop: threading.Event, errors: list) -> None:
         stop.set()
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` (0: unchanged) for the block, then restored."""
+    import torch
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _frames_in(q_in: queue.Queue, batch: int):
+    """(frame, stamp) lists of up to ``batch`` items from the reader until its end marker."""
+    while True:
+        pending = []
+        while len(pending) < batch:
+            item = q_in.get()
+            if isinstance(item, _Failure):
+                raise item.error
+            if item is _END:
+                if pending:
+                    yield pending
+                return
+            pending.append(item)
+        yield pending
+
+
+def _stylized(chunks, stylizer: Callable, workers: int):
+    """(pending, stylized frames) per chunk, in order; ``workers`` > 1 keeps that many chunks in
+    flight on a thread pool (results still come back in input order)."""
+    def run(pending):
+        frames = [f for f, _ in pending]
+        return stylizer.batch(frames) if len(frames) > 1 else [stylizer(frames[0])]
+    if workers <= 1:
+        for pending in chunks:
+            yield pending, run(pending)
+        return
+    with _torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="stylize") as pool:
+        flight: deque = deque()
+        for pending in chunks:
+            flight.append((pending, pool.submit(run, pending)))
+            if len(flight) >= workers:
+                p, fut = flight.popleft()
+                yield p, fut.result()
+        while flight:
+            p, fut = flight.popleft()
+            yield p, fut.result()
+
+
 def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Callable | None = None,
             progress: Callable[[int], None] | None = None,
             options: ConvertOptions = ConvertOptions()) -> ConvertResult:
@@ -104,21 +161,9 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
         reader.start()
         writer.start()
         try:
-            done = False
-            while not done and not stop.is_set():
-                pending = []
-                while len(pending) < options.batch:
-                    item = q_in.get()
-                    if isinstance(item, _Failure):
-                        raise item.error
-                    if item is _END:
-                        done = True
-                        break
-                    pending.append(item)
-                if not pending:
+            for pending, styled in _stylized(_frames_in(q_in, options.batch), stylizer, options.workers):
+                if stop.is_set():
                     break
-                frames = [f for f, _ in pending]
-                styled = stylizer.batch(frames) if len(frames) > 1 else [stylizer(frames[0])]
                 for (frame, stamp), out in zip(pending, styled):
                     if smoother is not None:
                         out = smoother(frame, out)

@@ -51,6 +51,13 @@ class Style:
         return net.to(device).eval()
 
 
+def trained_scale(style: Style) -> float:
+    """The input scale a distilled file was trained for (``training.distill.student_scale``: the
+    stop-11 fast files ran at 0.5 with guided upsampling), else 1."""
+    distilled = (style.meta.get("training") or {}).get("distill") or {}
+    return float(distilled.get("student_scale", 1.0))
+
+
 def bundled_dir() -> Path:
     return Path(str(resources.files("fstvideo.assets")))
 

@@ -245,7 +245,9 @@ class Stylizer:
             xp = xp.contiguous(memory_format=torch.channels_last)
         with self._autocast():
             y = model(xp, mix)
-        y = y.float()[..., :sh, :sw].clamp(0.0, 1.0)  # the stylized image as shown, before mixing
+        y = y.float()[..., :sh, :sw]
+        if y.shape[-2:] != (h, w) or options.preserve_color or (options.strength < 1.0 and pixel_strength):
+            y = y.clamp(0.0, 1.0)  # the stylized image as shown, before mixing (else to_frames clamps)
         if y.shape[-2:] != (h, w):
             if options.upsample == "guided" and min(sh, sw) >= 8:
                 y = guided_upsample(y, small, x)  # may overshoot [0,1] a little: to_frames clamps

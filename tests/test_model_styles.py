@@ -1,6 +1,8 @@
 import json
 import pickle
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,25 +22,70 @@ def test_net_shapes_and_range_multiple():
     assert y.shape == x.shape and y.dtype == torch.float32
 
 
+def conv_input_widths(net: TransformerNet, x: torch.Tensor) -> list[int]:
+    """Input widths of every conv but the full-size 1x1 skip during ``net(x)``."""
+    sizes: list[int] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[-1]))
+             for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m is not net.skip]
+    net(x)
+    for h in hooks:
+        h.remove()
+    return sizes
+
+
 def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
     # The fast CPU architecture: space-to-depth in, pixel shuffle out; every conv below full size.
     from fstvideo.model import FAST_CONFIG
     assert FAST_CONFIG.shuffle
     net = TransformerNet(replace(FAST_CONFIG, n_styles=2)).eval()
-    x = torch.rand(2, 3, 20, 28)
+    x = torch.rand(2, 3, 24, 40)
     y = net(x)
     assert y.shape == x.shape
-    sizes = []
-    for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            m.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[-1]))
-    net(x)
-    assert max(sizes) <= 28 // 2 + 2  # half width (+ reflection padding)
+    assert max(conv_input_widths(net, x)) <= 40 // 2 + 2  # half width (+ reflection padding); only the 1x1 skip at full size
     p = save_style(tmp_path / "f.safetensors", net, "f", styles=["a", "b"])
     st = load_style(p)
     assert st.config == replace(FAST_CONFIG, n_styles=2)
     assert torch.allclose(st.build()(x, torch.tensor([0.0, 1.0])), net.half().float()(x, torch.tensor([0.0, 1.0])),
                           atol=1e-5)
+
+
+def test_space4_net_quarter_res_convs_odd_sizes_and_old_configs():
+    # space=4: 4x4 pixels folded into 48 channels, a 1x1 patch stem; every conv at <= 1/4 size,
+    # yet the output has full size (pixel shuffle); the Stylizer pads odd frames to 8.
+    from fstvideo.stylizer import Stylizer
+    cfg = NetConfig(widths=(16, 16, 32), blocks=1, outer_kernel=3, depthwise=True, shuffle=True, space=4, stem_kernel=1)
+    torch.manual_seed(0)
+    net = TransformerNet(cfg).eval()
+    assert net.multiple == 8 and net.down[0].conv.kernel_size == (1, 1)
+    x = torch.rand(1, 3, 24, 40)
+    assert net(x).shape == x.shape and max(conv_input_widths(net, x)) <= 40 // 4 + 2
+    frame = np.random.default_rng(0).integers(0, 256, (29, 37, 3), dtype=np.uint8)
+    st = Stylizer(load_style(save_style(Path(tempfile.mkdtemp()) / "s4.safetensors", net, "s4")))
+    out = st(frame)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    # Files written before these fields existed load as the space-2 net with outer_kernel stems.
+    old = NetConfig.from_dict({"widths": [16, 32, 64], "blocks": 3, "outer_kernel": 3, "depthwise": True,
+                               "n_styles": 1, "shuffle": True})
+    assert old.space == 2 and TransformerNet(old).multiple == 4 and TransformerNet(old).down[0].conv.kernel_size == (3, 3)
+    assert not old.skip and not old.fine
+
+
+def test_space4_fine_stage_and_skip():
+    # fine: one more stage at 1/2 resolution before the output; skip: a 1x1 conv of the input,
+    # zero at init (the net starts as without it), trained like any layer.
+    cfg = NetConfig(widths=(16, 16, 32), blocks=1, outer_kernel=3, depthwise=True, shuffle=True, space=4,
+                    stem_kernel=1, fine=8, skip=True, n_styles=2)
+    torch.manual_seed(0)
+    net = TransformerNet(cfg).eval()
+    x = torch.rand(2, 3, 24, 16)
+    y = net(x)
+    assert y.shape == x.shape
+    assert max(conv_input_widths(net, x)) <= 16 // 2 + 2  # the fine stage at half size; only the 1x1 skip at full size
+    without = TransformerNet(replace(cfg, skip=False)).eval()
+    without.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("skip.")})
+    assert torch.allclose(without(x), y)
+    net.skip.weight.data[:] = torch.eye(3)[:, :, None, None]
+    assert torch.allclose(net(x), y + x, atol=1e-6)
 
 
 def test_default_net_is_johnson_sized():

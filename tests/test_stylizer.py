@@ -116,7 +116,7 @@ def test_guided_and_area_resize_opencv_paths_match_torch_paths():
 
 
 def test_quality_bench_at_scale_runs_the_fast_path():
-    # bench quality --scale 0.5 scores what convert --fast shows: net at half size, guided back.
+    # bench quality --scale 0.5 scores what convert --scale 0.5 shows: net at half size, guided back.
     from fstvideo.bench.quality import at_scale
     seen = []
 

@@ -64,28 +64,38 @@ def multi_config(iterations: int, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def derive_bundled(fast_iterations: int = 2000, tune_iterations: int = 500, log=print) -> None:
-    """The bundled multi-style model: the fast CPU variant distilled from the five one-painting
-    files at once (one conditional-norm student, plus an identity "photo" slot for strength),
-    and the one-painting fast files extracted from it (same convolutions).
+# The fast students' recipe (stop 12), stage by stage, each starting from the previous stage's
+# file: 1, L1 + image-gradient distillation (cheap steps, no VGG: content and colours); 2, the
+# VGG16 Gram loss against the teacher's output (texture: L1 alone averages strokes into a blur)
+# plus a relu2_2 feature loss against it (structure: the Gram term alone smears edges); 3, the
+# Gram weight raised to 0.4, which the content loss could afford (stage 2 left it 14-38% below
+# the full models'). All at full size, batch of 128 px crops.
+FAST_STAGES: tuple[dict, ...] = (
+    dict(iterations=2500, batch_size=8, lr=2e-3),
+    dict(iterations=600, batch_size=4, lr=5e-4, gram_weight=TUNE_GRAM_WEIGHT, feature_weight=0.05),
+    dict(iterations=500, batch_size=4, lr=5e-4, gram_weight=0.4, feature_weight=0.05),
+)
 
-    Two stages. 1: plain L1 distillation at full size (cheap steps, no VGG: learns content and
-    colours; ``runs/five_styles_fast-l1.safetensors``). 2: fine-tuned for what ``convert --fast``
-    runs (half size, guided upsampling, scored at full size) with the Gram loss against the
-    teacher's output added: stage 1 alone blurred the strokes away (stop 10: its style loss was
-    +34% to +201% over the full models')."""
+
+def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
+    """The bundled multi-style model: the fast CPU variant (``FAST_CONFIG``) distilled from the
+    five one-painting files at once (one conditional-norm student, plus an identity "photo" slot
+    for strength), and the one-painting fast files extracted from it (same convolutions).
+    Stages (:data:`FAST_STAGES`) write ``runs/five_styles_fast-s12-<k>.safetensors`` (an existing
+    one is reused: resumable); the last one is the shipped file."""
     from fstvideo.styles import extract_styles, load_style
 
     from .distill import DistillConfig, distill
     fast = ASSETS / f"{MULTI}_fast.safetensors"
-    stage1 = RUNS / f"{MULTI}_fast-l1.safetensors"
     common = dict(teachers=tuple(str(ASSETS / f"{n}.safetensors") for n in BUNDLED), data=str(SHARED / "photos"),
                   name=f"{MULTI}_fast", threads=2, photo_slot=True)
     if not fast.exists():
-        if not stage1.exists():
-            distill(DistillConfig(out=str(stage1), iterations=fast_iterations, **common), log=log)
-        distill(DistillConfig(out=str(fast), iterations=tune_iterations, init=str(stage1), student_scale=0.5,
-                              gram_weight=TUNE_GRAM_WEIGHT, batch_size=4, lr=5e-4, **common), log=log)
+        init = ""
+        for k, stage in enumerate(stages, 1):
+            out = fast if k == len(stages) else RUNS / f"{MULTI}_fast-s12-{k}.safetensors"
+            if not out.exists():
+                distill(DistillConfig(out=str(out), init=init, **common, **stage), log=log)
+            init = str(out)
     fast_style = load_style(fast)
     for name in BUNDLED:
         log(f"wrote {extract_styles(fast_style, [name, 'photo'], ASSETS / f'{name}_fast.safetensors', name=f'{name}_fast')}")
@@ -139,14 +149,15 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
         d = ft.get("distill", {})
         lines += ["", f"`{MULTI}_fast.safetensors`: ONE conditional-instance-norm network (Dumoulin et al. 2017) with",
                   "the five styles above plus an identity `photo` slot (`--strength-mode norm` interpolates toward it),",
-                  "in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: space-to-depth in, widths 32/64 at",
-                  "1/2 and 1/4 resolution, 3 depthwise-separable blocks, pixel-shuffle out), distilled from the five",
-                  "files above at once (`python -m fstvideo.train.bundled --derive`), in two stages: "
-                  "2000 steps of L1 + image-gradient distillation at full size (batch 8 x 128 px crops, no VGG), "
-                  f"then {d.get('iterations')} steps through the half-size `--fast` path (guided upsampling, scored "
-                  f"at full size) with a VGG16 Gram loss against the teacher's output (weight {d.get('gram_weight')}, "
-                  f"batch {d.get('batch_size')}, {ft.get('minutes')} min incl. teacher outputs; "
-                  f"final Gram term {ft.get('final_gram_loss') or 0:.3f}, total {ft.get('final_loss', 0):.3f}).",
+                  "in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: 4x4 space-to-depth with a 1x1 patch stem,",
+                  "widths 32/64 at 1/4 and 1/8 resolution, 3 depthwise-separable blocks, a 16-channel output stage at 1/2,",
+                  "pixel shuffle out, a full-resolution 1x1 skip from the input; it runs on the frame at full size),",
+                  "distilled from the five files above at once (`python -m fstvideo.train.bundled --derive`, stages in",
+                  "`FAST_STAGES`): L1 + image-gradient distillation, then a VGG16 Gram loss and a relu2_2 feature loss",
+                  "against the teacher's output (batch 4 x 128 px crops; last stage: "
+                  f"{d.get('iterations')} steps, Gram weight {d.get('gram_weight')}, feature weight {d.get('feature_weight')}, "
+                  f"{ft.get('minutes')} min incl. teacher outputs; final Gram term {ft.get('final_gram_loss') or 0:.3f}, "
+                  f"total {ft.get('final_loss', 0):.3f}).",
                   "`<name>_fast.safetensors`: that style's slot + the photo slot extracted from it",
                   "(`fstvideo.styles.extract_styles`; same outputs)."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -161,12 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init-dir", default="", help="start each style from DIR/<name>.safetensors")
     ap.add_argument("--derive", action="store_true",
                     help=f"distill {MULTI}_fast from the five one-painting files, extract <name>_fast")
-    ap.add_argument("--fast-iterations", type=int, default=2000, help="stage-1 distillation steps (--derive)")
-    ap.add_argument("--tune-iterations", type=int, default=500, help="stage-2 fine-tuning steps (--derive)")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     if a.derive:
-        derive_bundled(a.fast_iterations, a.tune_iterations)
+        derive_bundled()
         write_credits()
         return 0
     for name in a.names:

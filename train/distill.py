@@ -8,11 +8,14 @@ teacher output) pairs. Loss: L1 on pixels plus L1 on image gradients (the gradie
 brush-stroke edges that a pixel loss alone blurs), plus optionally (``gram_weight``) the Gram
 style loss of Gatys et al. 2015 between the student's and the teacher's outputs on the same
 crop: a pixel loss alone averages the strokes it cannot place exactly into a blur, a Gram loss
-asks only for the same texture statistics (as in perceptual distillation, Wang et al. 2020).
+asks only for the same texture statistics (as in perceptual distillation, Wang et al. 2020);
+and optionally (``feature_weight``) Johnson et al.'s feature reconstruction loss on relu2_2 with
+the teacher's output as the target, which keeps edges in place while the Gram term adds texture.
 
-``student_scale`` < 1 trains the student for what ``convert --fast`` runs: the student sees the
-crop downscaled, its output is guided-upsampled (``fstvideo.guided``, differentiable) back to the
-crop's size, and every loss compares that with the teacher's full-size output.
+``student_scale`` < 1 trains the student for a reduced processing size (``--scale``): the student
+sees the crop downscaled, its output is guided-upsampled (``fstvideo.guided``, differentiable) back
+to the crop's size, and every loss compares that with the teacher's full-size output. The file
+records it, and ``convert`` runs the file at that scale by default (``styles.trained_scale``).
 
 Several teachers make one N-style student (conditional instance norm, Dumoulin et al. 2017):
 each crop picks a random style and is paired with that teacher's output.
@@ -36,7 +39,7 @@ from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
 from .data import find_images, to_chw
-from .losses import gram, style_loss
+from .losses import content_loss, gram, style_loss
 from .vgg import JOHNSON_STYLE, VGGFeatures
 
 
@@ -54,9 +57,9 @@ class DistillConfig:
     net: NetConfig = FAST_CONFIG       # student architecture (n_styles forced to the slot count)
     teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
     student_scale: float = 1.0         # the student sees each crop scaled by this, its output is guided-
-                                       # upsampled back and compared at full size: 0.5 trains for what
-                                       # `convert --fast` runs (half resolution, guided upsampling back)
-    crop: int = 128                    # training crop side, px (multiple of 4)
+                                       # upsampled back and compared at full size: 0.5 trains for
+                                       # `convert --scale 0.5` (the stop-11 fast files ran so)
+    crop: int = 128                    # training crop side, px (multiple of the student's multiple: 4 or 8)
     batch_size: int = 8                # crops per step
     iterations: int = 1500             # optimiser steps
     lr: float = 2e-3                   # Adam learning rate (cosine-decayed to 0)
@@ -64,7 +67,10 @@ class DistillConfig:
     gram_weight: float = 0.0           # >0: weight of the VGG16 Gram loss against the teacher's output (each
                                        # slot also scaled by the style weight its teacher trained with);
                                        # needs the VGG16 weights; ~4x slower steps
-    vgg_weights: str = ""              # explicit VGG16 weights file (gram_weight > 0); default: weights.find_vgg
+    feature_weight: float = 0.0        # >0: weight of the relu2_2 feature MSE against the teacher's output (Johnson's
+                                       # content loss, the teacher's image as target): keeps structure sharp
+                                       # where L1 blurs it and the Gram term alone smears it
+    vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature weight > 0); default: weights.find_vgg
     init: str = ""                     # student style file to start from (same architecture and slots)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
                                        # strength then interpolates norms toward it (StylizerOptions)
@@ -149,6 +155,8 @@ def distill(config: DistillConfig, log=print) -> Path:
     n = len(names)
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
+    if config.crop % student.multiple:
+        raise DistillError(f"--crop must be a multiple of {student.multiple} for this architecture (got {config.crop})")
     if config.init:
         init = load_style(config.init)
         if init.config != net_config or tuple(init.styles) != tuple(names):
@@ -158,7 +166,7 @@ def distill(config: DistillConfig, log=print) -> Path:
     opt = torch.optim.Adam(student.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
     vgg, layers = None, {k: 1.0 for k in JOHNSON_STYLE}
-    if config.gram_weight > 0:
+    if config.gram_weight > 0 or config.feature_weight > 0:
         # NHWC: ~18% faster VGG steps on a 2-core AVX2 CPU (as in the trainer)
         vgg = VGGFeatures(JOHNSON_STYLE, "vgg16", weights_path=config.vgg_weights or None).to(
             memory_format=torch.channels_last)
@@ -168,18 +176,21 @@ def distill(config: DistillConfig, log=print) -> Path:
         x, y, s = _batch(pairs, config.crop, config.batch_size, rng)
         mix = F.one_hot(s, n).float()
         if config.student_scale < 1.0:
-            small = downscale(x, config.student_scale)
+            small = downscale(x, config.student_scale, student.multiple)
             out = guided_upsample(student(small, mix), small, x)
         else:
             out = student(x, mix)
         loss = distill_loss(out, y, config.grad_weight)
         if vgg is not None:
             with torch.no_grad():
-                target = {k: gram(v) for k, v in vgg(y.contiguous(memory_format=torch.channels_last)).items()}
+                fy = vgg(y.contiguous(memory_format=torch.channels_last))
+                target = {k: gram(v) for k, v in fy.items()}
             fo = vgg(out.contiguous(memory_format=torch.channels_last))
             g = config.gram_weight * style_loss(fo, target, layers, slot_w[s])
             grams.append(g.item())
             loss = loss + g
+            if config.feature_weight > 0:
+                loss = loss + config.feature_weight * content_loss(fo["relu2_2"], fy["relu2_2"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -212,7 +223,7 @@ def _handler(args) -> int:
                         teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
                         iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
                         photo_slot=args.photo_slot, student_scale=args.student_scale,
-                        gram_weight=args.gram_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
+                        gram_weight=args.gram_weight, feature_weight=args.feature_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
     print(f"wrote {distill(cfg)}")
     return 0
 
@@ -232,9 +243,11 @@ def register(subparsers) -> None:
     p.add_argument("--photo-slot", action="store_true",
                    help="add an identity 'photo' slot, so --strength interpolates toward the photo")
     p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
-                   help="train for inputs scaled by S (0.5: for convert --fast's half resolution)")
+                   help="train for inputs scaled by S and guided-upsampled back (0.5: for convert --scale 0.5)")
     p.add_argument("--gram-weight", type=float, default=0.0, metavar="W",
                    help="add a VGG16 Gram (texture) loss against the teacher's output (needs the VGG16 weights)")
+    p.add_argument("--feature-weight", type=float, default=0.0, metavar="W",
+                   help="add a VGG16 relu2_2 feature loss against the teacher's output (needs the VGG16 weights)")
     p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
     p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

@@ -1,7 +1,7 @@
 """Preview sheets for the README (``python -m fstvideo.train.preview [PHOTO]``):
 
 - docs/preview.jpg: one photo in every bundled style, paintings in the corners;
-- docs/preview_fast.jpg: full model | fast path (fast variant at half resolution + guided upsampling);
+- docs/preview_fast.jpg: full model | fast path (what ``convert --fast`` runs);
 - docs/strength.jpg: style strength by norm interpolation toward the photo slot vs pixel mixing
   (starry_night_fast at full resolution: the fast files carry the identity "photo" slot);
 - docs/blends.jpg: blends of two and three styles of the multi-style (fast) model;
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fstvideo.styles import load_style, trained_scale
 from fstvideo.stylizer import Stylizer, StylizerOptions
 
 from .bundled import BUNDLED, MULTI, SHARED
@@ -70,11 +71,13 @@ def build(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
 def build_fast(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
     """Per style: full model at full resolution | what `convert --fast` runs."""
     h, w = photo.shape[:2]
-    fast = StylizerOptions(scale=0.5)
     cells = []
     for n in names:
+        fast = load_style(f"{n}_fast")
+        scale = trained_scale(fast)
+        how = "full res" if scale >= 1 else f"x{scale:g} + guided"
         cells += [(f"{n} (full)", Stylizer(n)(photo), thumb(n, w, h)),
-                  (f"{n}_fast (half res + guided)", Stylizer(f"{n}_fast", fast)(photo), None)]
+                  (f"{n}_fast ({how})", Stylizer(fast, StylizerOptions(scale=scale))(photo), None)]
     return sheet(cells, 4, out)
 
 

@@ -70,7 +70,7 @@ def at_scale(net, scale: float):
         return net
 
     def run(photo: torch.Tensor) -> torch.Tensor:
-        small = downscale(photo, scale)
+        small = downscale(photo, scale, getattr(net, "multiple", 4))
         return guided_upsample(net(small).clamp(0, 1), small, photo)
     return run
 
@@ -118,7 +118,7 @@ def _relative(rows: dict) -> dict:
 
 
 def run_quality(a: argparse.Namespace) -> int:
-    from fstvideo.styles import load_style
+    from fstvideo.styles import load_style, trained_scale
     from fstvideo.train.data import load_painting
     if a.size < 16 or a.iterations < 0:
         raise OptionsError("--size must be >= 16 and --iterations >= 0")
@@ -131,12 +131,12 @@ def run_quality(a: argparse.Namespace) -> int:
     training["style_weight"] = slot_style_weight(style, slot)
     painting = load_painting(a.painting or painting_of(style, slot), int(training.get("style_size", 256)))
     photo = load_painting(a.photo, a.size)
-    h, w = photo.shape[2] // 4 * 4, photo.shape[3] // 4 * 4
-    photo = photo[:, :, :h, :w]
     net = style.build("cpu")
+    m = net.multiple  # 4, or 8 for the fast net: crop instead of padding (padding would be scored)
+    h, w = photo.shape[2] // m * m, photo.shape[3] // m * m
+    photo = photo[:, :, :h, :w]
     net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
-    distilled = (style.meta.get("training") or {}).get("distill") or {}
-    scale = a.scale if a.scale is not None else float(distilled.get("student_scale", 1.0))
+    scale = a.scale if a.scale is not None else trained_scale(style)
     if not 0 < scale <= 1:
         raise OptionsError(f"--scale must be in (0, 1] (got {scale})")
     rows = measure(photo, painting, at_scale(net, scale), training, a.iterations)

@@ -8,7 +8,8 @@ its own. Rows:
   padding included, decode/encode excluded), after the first call (``first_call_s``: compile
   or warm-up cost, kept out of the loop).
 - ``fps_e2e``: ``pipeline.convert`` of a ``frames``-frame H.264 clip at that size (decode,
-  stylize, encode overlapped by threads).
+  stylize, encode overlapped by threads), with ``convert``'s default frame workers
+  (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU).
 - ``fps_live``: the live loop of the window: decode one frame, stylize, next (no encoder).
 
 The reference row (``johnson``, ``eager-fp32``) is measured in the same run; ``x_ref`` is each
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,10 @@ MODES = ("eager-fp32", "compiled-fp32", "compiled-bf16", "cuda-fp16")
 @dataclass(frozen=True)
 class SpeedOptions:
     models: tuple[str, ...] = ("johnson", "fast", "fast-half")  # style names/paths, or 'johnson'/'fast' (the
-                                                   # bundled default's full/fast model at the frame size) and
-                                                   # 'fast-half' (what `convert --fast` runs: the fast model at
-                                                   # half resolution + guided upsampling to the frame size)
+                                                   # bundled default's full/fast model at the scale it was
+                                                   # trained for: what `convert` / `convert --fast` run) and
+                                                   # 'fast-half' (the fast model at half resolution + guided
+                                                   # upsampling: `convert --fast --scale 0.5`)
     modes: tuple[str, ...] = MODES                 # execution modes; unavailable ones are skipped
     sizes: tuple[tuple[int, int], ...] = SIZES     # (width, height) in pixels
     repeats: int = 5                               # timed model-only calls per row (median reported)
@@ -110,14 +112,17 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     import torch
     from ..media import open_media
     from ..pipeline import ConvertOptions, convert
+    from ..cli import default_workers
+    from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
     if opts.threads:
         torch.set_num_threads(opts.threads)
     so = StylizerOptions(device="cuda" if mode == "cuda-fp16" else "cpu",
                          precision={"eager-fp32": "fp32", "compiled-fp32": "fp32",
                                     "compiled-bf16": "bf16", "cuda-fp16": "fp16"}[mode],
-                         compile=mode.startswith("compiled"), scale=0.5 if model == "fast-half" else 1.0)
-    stylizer = Stylizer(_load(_style_for(model)), so)
+                         compile=mode.startswith("compiled"))
+    style = _load(_style_for(model))
+    stylizer = Stylizer(style, replace(so, scale=0.5 if model == "fast-half" else trained_scale(style)))
     frame = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
     sync = torch.cuda.synchronize if mode == "cuda-fp16" else (lambda: None)
     t = time.perf_counter()
@@ -131,7 +136,9 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
         sync()
         times.append(time.perf_counter() - t)
     with tempfile.TemporaryDirectory() as tmp:
-        result = convert(clip, Path(tmp) / "out.mp4", stylizer, options=ConvertOptions(audio=False))
+        # as `fstvideo convert` runs it: eager CPU nets stylize two frames at once (one thread each)
+        workers = default_workers(stylizer)
+        result = convert(clip, Path(tmp) / "out.mp4", stylizer, options=ConvertOptions(audio=False, workers=workers))
     t = time.perf_counter()
     n = 0
     with open_media(clip) as src:
@@ -144,7 +151,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
         peak = torch.cuda.max_memory_allocated() / 2**20
     return {"model": model, "style": stylizer.style.name, "mode": mode, "width": width, "height": height,
             "fps_model": 1 / statistics.median(times), "fps_e2e": result.fps, "fps_live": live,
-            "first_call_s": first, "peak_mem_mb": peak,
+            "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.options.scale,
             "params": sum(p.numel() for p in stylizer.net.parameters())}
 
 
