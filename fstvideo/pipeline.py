@@ -1,7 +1,9 @@
 """The conversion pipeline: decode -> stylize -> smooth -> encode, as a plain loop whose three
 stages overlap: a reader thread decodes ahead into a bounded queue, the calling thread runs the
-net (torch releases the GIL inside its kernels), and a writer thread encodes from a second
-bounded queue. Bounded queues keep memory flat (at most ``queue`` frames wait per stage).
+net (torch releases the GIL inside its kernels; with ``workers`` > 1 it hands that many frames
+to a thread pool, one torch thread each, and takes the results back in order), and a writer
+thread encodes from a second bounded queue. Bounded queues keep memory flat (at most ``queue``
+frames wait per stage). Smoothing runs on the calling thread, in frame order.
 
 The sink writes to a temporary file and renames it on success, so an interrupted or failed run
 leaves no output file behind.
