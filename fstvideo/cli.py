@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
 
@@ -102,14 +101,6 @@ FAST_COMPILE_MIN_FRAMES = 10000
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
-def default_workers(stylizer) -> int:
-    """Frames stylized at once by convert: 2 for an eager net on a multi-core CPU (one torch
-    thread each: ~1.4x the frames/s of one frame on two threads for the fast net, stop 12), else 1
-    (a GPU is fed best one batch at a time; a compiled graph is not shared across threads)."""
-    cpus = os.cpu_count() or 1
-    return 2 if stylizer.device.type == "cpu" and not stylizer.options.compile and cpus >= 2 else 1
-
-
 def _compile_pays(path: str) -> bool:
     """Whether the input has enough frames for --fast's compile to pay (unknown: yes)."""
     from .media import open_media
@@ -126,6 +117,7 @@ def _compile_pays(path: str) -> bool:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from .jobs import ConvertRequest, run_convert
+    from .pipeline import default_workers
     from .mediabase import VideoOptions
     smooth = args.smooth
     request = ConvertRequest(input=args.input, output=args.output, overwrite=args.overwrite,

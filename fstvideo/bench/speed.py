@@ -111,8 +111,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     """Measure one row in this process (called in a subprocess by :func:`run`)."""
     import torch
     from ..media import open_media
-    from ..pipeline import ConvertOptions, convert
-    from ..cli import default_workers
+    from ..pipeline import ConvertOptions, convert, default_workers
     from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
     if opts.threads:
