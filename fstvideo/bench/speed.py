@@ -11,6 +11,12 @@ its own. Rows:
   stylize, encode overlapped by threads), with ``convert``'s default frame workers
   (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU).
 - ``fps_live``: the live loop of the window: decode one frame, stylize, next (no encoder).
+- ``diff_max`` / ``diff_mean``: how far this mode's output of a real frame (the clip's first) is
+  from eager fp32's on the same device, in 0-255 levels (0 for eager fp32 itself).
+
+Beside the rows, ``accuracy`` (:func:`run_accuracy`): the same differences for bf16 (and fp16 on
+CUDA) autocast in eager mode at the smallest size, also where a row cannot be timed because the
+CPU only emulates bf16: whether bf16 holds is known before a machine with native bf16 is.
 
 The reference row (``johnson``, ``eager-fp32``) is measured in the same run; ``x_ref`` is each
 row's ``fps_model`` over the reference's at the same size.
@@ -148,10 +154,50 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if mode == "cuda-fp16":
         peak = torch.cuda.max_memory_allocated() / 2**20
+    with open_media(clip) as src:
+        real = next(iter(src))[0]
+    diff_max, diff_mean = difference(stylizer, style, real)
     return {"model": model, "style": stylizer.style.name, "mode": mode, "width": width, "height": height,
             "fps_model": 1 / statistics.median(times), "fps_e2e": result.fps, "fps_live": live,
             "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.options.scale,
-            "params": sum(p.numel() for p in stylizer.net.parameters())}
+            "params": sum(p.numel() for p in stylizer.net.parameters()), "diff_max": diff_max, "diff_mean": diff_mean}
+
+
+def difference(stylizer, style, frame: np.ndarray) -> tuple[float, float]:
+    """Max and mean absolute difference (0-255 levels) of ``stylizer(frame)`` from the eager fp32
+    output of the same style, scale and device."""
+    from ..stylizer import Stylizer
+    o = stylizer.options
+    if o.precision == "fp32" and not o.compile:
+        return 0.0, 0.0
+    ref = Stylizer(style, replace(o, precision="fp32", compile=False))(frame).astype(np.int16)
+    d = np.abs(stylizer(frame).astype(np.int16) - ref)
+    return float(d.max()), float(d.mean())
+
+
+def run_accuracy(opts: SpeedOptions, log=print) -> list[dict]:
+    """Eager bf16 (CPU; emulated where the CPU has no native bf16: slow, so one frame at the
+    smallest size) and fp16 (CUDA) against eager fp32, per model, on a real frame."""
+    import torch
+    from ..styles import trained_scale
+    from ..stylizer import Stylizer, StylizerOptions
+    w, h = min(opts.sizes, key=lambda s: s[0] * s[1])
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = _make_clip(Path(tmp) / "frame.mp4", w, h, 1)
+        from ..media import open_media
+        with open_media(clip) as src:
+            frame = next(iter(src))[0]
+    for model in opts.models:
+        style = _load(_style_for(model))
+        scale = 0.5 if model == "fast-half" else trained_scale(style)
+        for device, precision in (("cpu", "bf16"),) + ((("cuda", "fp16"),) if torch.cuda.is_available() else ()):
+            st = Stylizer(style, StylizerOptions(device=device, precision=precision, scale=scale))
+            dmax, dmean = difference(st, style, frame)
+            out.append({"model": model, "style": st.style.name, "device": device, "precision": precision,
+                        "width": w, "height": h, "diff_max": dmax, "diff_mean": dmean})
+            log(f"{model:8s} eager {precision} {device} {w}x{h}: max {dmax:.0f}, mean {dmean:.2f} levels from fp32")
+    return out
 
 
 def run(opts: SpeedOptions, log=print) -> list[dict]:
@@ -185,13 +231,22 @@ def run(opts: SpeedOptions, log=print) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     head = (f"{'model':8s} {'style':22s} {'mode':14s} {'size':>9s} {'fps model':>9s} {'x ref':>6s} "
-            f"{'fps e2e':>8s} {'fps live':>8s} {'first s':>8s} {'peak MB':>8s}")
+            f"{'fps e2e':>8s} {'fps live':>8s} {'first s':>8s} {'peak MB':>8s} {'diff max/mean':>13s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         xr = f"{r['x_ref']:.2f}" if r.get("x_ref") else "-"
         lines.append(f"{r['model']:8s} {r['style'][:22]:22s} {r['mode']:14s} {r['width']:>4d}x{r['height']:<4d} "
                      f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['fps_live']:8.2f} "
-                     f"{r['first_call_s']:8.2f} {r['peak_mem_mb']:8.0f}")
+                     f"{r['first_call_s']:8.2f} {r['peak_mem_mb']:8.0f} "
+                     f"{r.get('diff_max', 0):7.0f}/{r.get('diff_mean', 0):<5.2f}")
+    return "\n".join(lines)
+
+
+def accuracy_table(acc: list[dict]) -> str:
+    lines = ["eager autocast vs eager fp32 on one real frame (0-255 levels):"]
+    for a in acc:
+        lines.append(f"{a['model']:8s} {a['style'][:22]:22s} {a['precision']:5s} {a['device']:5s} "
+                     f"{a['width']:>4d}x{a['height']:<4d} max {a['diff_max']:4.0f}  mean {a['diff_mean']:5.2f}")
     return "\n".join(lines)
 
 
@@ -201,15 +256,16 @@ def _handler(args) -> int:
     opts = SpeedOptions(models=tuple(args.models.split(",")), modes=tuple(args.modes.split(",")),
                         sizes=sizes, repeats=args.repeats, frames=args.frames, threads=args.threads)
     rows = run(opts, log=(lambda s: print(s, file=sys.stderr)))
-    text = table(rows)
+    acc = run_accuracy(opts, log=(lambda s: print(s, file=sys.stderr)))
+    text = table(rows) + "\n\n" + accuracy_table(acc)
     header = (f"fstvideo bench speed — torch {torch.__version__}, {os.cpu_count()} CPUs, "
               f"{torch.backends.cpu.get_cpu_capability()}, cuda: {torch.cuda.is_available()}")
     save = Path(args.save)
     save.parent.mkdir(parents=True, exist_ok=True)
     save.write_text(header + "\n" + text + "\n")
-    save.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=1))
+    save.with_suffix(".json").write_text(json.dumps({"rows": rows, "accuracy": acc}, indent=1))
     if args.json:
-        print(json.dumps({"rows": rows}))
+        print(json.dumps({"rows": rows, "accuracy": acc}))
     else:
         print(header)
         print(text)

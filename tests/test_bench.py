@@ -1,0 +1,28 @@
+import json
+
+from fstvideo.cli import main
+
+
+def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
+    # The schema, with the reference row (Johnson, eager fp32) always measured; every row
+    # and the accuracy block say how far the mode's output is from eager fp32 on a real frame.
+    save = tmp_path / "bench" / "speed.txt"
+    rc = main(["bench", "speed", "--models", "fast", "--modes", "eager-fp32,cuda-fp16", "--sizes", "64x48",
+               "--repeats", "1", "--frames", "3", "--json", "--save", str(save)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = {(r["model"], r["mode"]): r for r in out["rows"]}
+    assert {("johnson", "eager-fp32"), ("fast", "eager-fp32")} <= set(rows)  # cuda-fp16 only with a GPU
+    for r in rows.values():
+        assert (r["width"], r["height"]) == (64, 48)
+        for key in ("fps_model", "fps_e2e", "first_call_s", "peak_mem_mb", "diff_max", "diff_mean"):
+            assert isinstance(r[key], float) and r[key] >= 0
+        assert r["fps_model"] > 0 and r["fps_e2e"] > 0
+    assert rows[("johnson", "eager-fp32")]["x_ref"] == 1.0
+    assert rows[("fast", "eager-fp32")]["diff_max"] == 0.0
+    if ("fast", "cuda-fp16") in rows:
+        assert rows[("fast", "cuda-fp16")]["diff_mean"] < 6
+    acc = {a["model"]: a for a in out["accuracy"]}
+    assert set(acc) == {"fast"} and acc["fast"]["precision"] == "bf16" and acc["fast"]["diff_mean"] < 6
+    assert save.exists() and json.loads(save.with_suffix(".json").read_text())["rows"]
+    assert "diff max/mean" in save.read_text() and "bf16" in save.read_text()
