@@ -8,7 +8,7 @@ def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
     # and the accuracy block say how far the mode's output is from eager fp32 on a real frame.
     save = tmp_path / "bench" / "speed.txt"
     rc = main(["bench", "speed", "--models", "fast", "--modes", "eager-fp32,cuda-fp16", "--sizes", "64x48",
-               "--repeats", "1", "--frames", "3", "--json", "--save", str(save)])
+               "--repeats", "1", "--seconds", "0.2", "--frames", "3", "--json", "--save", str(save)])
     assert rc == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     rows = {(r["model"], r["mode"]): r for r in out["rows"]}
@@ -19,6 +19,8 @@ def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
             assert isinstance(r[key], float) and r[key] >= 0
         assert r["fps_model"] > 0 and r["fps_e2e"] > 0
     assert rows[("johnson", "eager-fp32")]["x_ref"] == 1.0
+    fast = rows[("fast", "eager-fp32")]  # --seconds: calls and clip frames cover ~0.2 s, not 1 call / 3 frames
+    assert fast["model_calls"] > 1 and fast["e2e_frames"] > 3
     assert rows[("fast", "eager-fp32")]["diff_max"] == 0.0
     if ("fast", "cuda-fp16") in rows:
         assert rows[("fast", "cuda-fp16")]["diff_mean"] < 6
