@@ -188,13 +188,13 @@ def run_accuracy(opts: SpeedOptions, log=print) -> list[dict]:
     """Eager bf16 (CPU; emulated where the CPU has no native bf16: slow, so one frame at the
     smallest size) and fp16 (CUDA) against eager fp32, per model, on a real frame."""
     import torch
+    from ..media import open_media
     from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
     w, h = min(opts.sizes, key=lambda s: s[0] * s[1])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         clip = _make_clip(Path(tmp) / "frame.mp4", w, h, 1)
-        from ..media import open_media
         with open_media(clip) as src:
             frame = next(iter(src))[0]
     for model in opts.models:
