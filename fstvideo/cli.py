@@ -117,12 +117,13 @@ def _compile_pays(path: str) -> bool:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from .jobs import ConvertRequest, run_convert
+    from .mediabase import REALTIME_PRESET, VideoOptions
     from .pipeline import default_workers
-    from .mediabase import VideoOptions
     smooth = args.smooth
+    preset = args.preset or (REALTIME_PRESET if args.fast else VideoOptions.preset)
     request = ConvertRequest(input=args.input, output=args.output, overwrite=args.overwrite,
                              audio=not args.no_audio, smooth=smooth, batch=args.batch,
-                             quiet=args.quiet, video=VideoOptions(crf=args.crf, preset=args.preset))
+                             quiet=args.quiet, video=VideoOptions(crf=args.crf, preset=preset))
     top = 63 if str(args.output or "").lower().endswith(".webm") else 51  # VP9 / H.264 CRF scales
     if args.crf is not None and not 0 <= args.crf <= top:
         raise OptionsError(f"--crf must be in 0-{top} (got {args.crf})")
@@ -185,9 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audio", action="store_true", help="drop audio streams")
     p.add_argument("--crf", type=int, default=None, metavar="N",
                    help="video quality, lower = better and larger (default 18 for H.264, 31 for VP9)")
-    p.add_argument("--preset", default="veryfast", choices=X264_PRESETS,
-                   help="encoder speed/size trade-off (default veryfast; superfast encodes ~1.5x faster, "
-                        "~25%% larger)")
+    p.add_argument("--preset", default=None, choices=X264_PRESETS,
+                   help="encoder speed/size trade-off (default veryfast; with --fast ultrafast, which "
+                        "encodes ~2x faster into ~1.5x larger files, so the encoder keeps up with the net)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--batch", type=int, default=1, help="frames per forward pass")
     p.add_argument("--workers", type=int, default=None, metavar="N",

@@ -17,11 +17,11 @@ from pathlib import Path
 from .errors import MediaError
 from .gifio import GifSink
 from .images import WRITE_FORMATS, ImageSink, ImageSource, read_image, write_image
-from .mediabase import GifOptions, MediaInfo, Sink, Source, Stamp, VideoOptions, check_input
+from .mediabase import REALTIME_PRESET, GifOptions, MediaInfo, Sink, Source, Stamp, VideoOptions, check_input
 from .videoio import MUXERS, VideoSink, VideoSource
 
 __all__ = ["GifOptions", "GifSink", "ImageSink", "ImageSource", "MediaInfo", "Sink", "Source", "Stamp",
-           "VideoOptions", "VideoSink", "VideoSource", "open_media", "open_sink", "probe_kind",
+           "REALTIME_PRESET", "VideoOptions", "VideoSink", "VideoSource", "open_media", "open_sink", "probe_kind",
            "read_image", "sink_kind", "write_image"]
 
 

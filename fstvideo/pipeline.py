@@ -109,8 +109,9 @@ def _torch_threads(n: int):
 
 def default_workers(stylizer) -> int:
     """Frames stylized at once by convert: 2 for an eager net on a multi-core CPU (one torch
-    thread each: ~1.4x the frames/s of one frame on two threads for the fast net, stop 12), else 1
-    (a GPU is fed best one batch at a time; a compiled graph is not shared across threads)."""
+    thread each: 1.4x the frames/s of one frame on two threads for the fast net at stop 12, 1.0-1.3x
+    at stop 14), else 1 (a GPU is fed best one batch at a time; a compiled graph is not shared
+    across threads)."""
     cpus = os.cpu_count() or 1
     return 2 if stylizer.device.type == "cpu" and not stylizer.options.compile and cpus >= 2 else 1
 

@@ -1,13 +1,14 @@
 """Recording the stylized stream to MP4 with the writer ``fstvideo convert`` uses
 (:func:`fstvideo.media.open_sink`), in the worker thread, with the capture timestamps: a frame
-the worker dropped leaves a gap in time instead of speeding the video up."""
+the worker dropped leaves a gap in time instead of speeding the video up. x264 runs at its
+fastest preset (``REALTIME_PRESET``): each frame's encoding delays the next frame's stylization."""
 from __future__ import annotations
 
 import numpy as np
 
 from fstvideo import FstError
 from fstvideo.capture import MICROSECONDS
-from fstvideo.media import MediaInfo, Stamp, open_sink
+from fstvideo.media import REALTIME_PRESET, MediaInfo, Stamp, VideoOptions, open_sink
 
 
 class Recorder:
@@ -46,7 +47,8 @@ class Recorder:
         h, w = frame.shape[:2]
         info = MediaInfo(path=None, kind="video", width=w, height=h, fps=fps or 30.0, time_base=MICROSECONDS)
         try:
-            self._sink = open_sink(path, info, audio=False)
+            # the encoder runs in the worker, between two frames of a real-time net
+            self._sink = open_sink(path, info, audio=False, video=VideoOptions(preset=REALTIME_PRESET))
         except FstError as e:
             self.path = path
             self._abort(str(e))

@@ -21,6 +21,9 @@ def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
     assert rows[("johnson", "eager-fp32")]["x_ref"] == 1.0
     fast = rows[("fast", "eager-fp32")]  # --seconds: calls and clip frames cover ~0.2 s, not 1 call / 3 frames
     assert fast["model_calls"] > 1 and fast["e2e_frames"] > 3
+    # e2e as `convert --fast` encodes (ultrafast) and `convert` (veryfast); the ratio is e2e / model
+    assert fast["e2e_preset"] == "ultrafast" and rows[("johnson", "eager-fp32")]["e2e_preset"] == "veryfast"
+    assert abs(fast["e2e_ratio"] - fast["fps_e2e"] / fast["fps_model"]) < 1e-6
     assert rows[("fast", "eager-fp32")]["diff_max"] == 0.0
     if ("fast", "cuda-fp16") in rows:
         assert rows[("fast", "cuda-fp16")]["diff_mean"] < 6

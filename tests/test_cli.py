@@ -154,6 +154,20 @@ def test_crf_and_preset_reach_the_encoder(make_clip, style, tmp_path):
     assert sizes["45"] < sizes["4"] / 2  # lower CRF = better quality, larger file
 
 
+def test_fast_encodes_ultrafast_unless_told(make_clip, tmp_path):
+    # --fast's encoder shares the CPU with a real-time net: x264 ultrafast by default (its
+    # settings string in the stream says cabac=0), an explicit --preset still wins.
+    src = make_clip("c.mp4")
+    for extra, cabac in (((), b"cabac=0"), (("--preset", "veryfast"), b"cabac=1")):
+        out = tmp_path / f"fast{len(extra)}.mp4"
+        code, err = run("convert", src, "--fast", "-q", "-o", out, *extra)
+        assert code == 0, err
+        assert cabac in out.read_bytes(), extra
+    out = tmp_path / "full.mp4"
+    code, err = run("convert", src, "--style", "starry_night", "-q", "-o", out)
+    assert code == 0 and b"cabac=1" in out.read_bytes(), err
+
+
 def test_ctrl_c_removes_temp_and_exits_130(style, tmp_path):
     from conftest import write_clip
     src = write_clip(tmp_path / "long.mp4", [i * 40 for i in range(400)], size=(160, 120))

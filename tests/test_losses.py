@@ -67,3 +67,31 @@ def test_out_of_range_known_values():
     assert float(losses.out_of_range(torch.rand(1, 3, 4, 4))) == 0.0
     x = torch.tensor([[[[-0.5, 0.5], [1.5, 1.0]]]])  # distances 0.5, 0, 0.5, 0 -> mean sq 0.125
     assert abs(float(losses.out_of_range(x)) - 0.125) < 1e-7
+
+
+def test_grid_pattern_known_answers():
+    # constant: 0; a +-1 checkerboard (period 2, locked to any even grid): energy 1
+    assert losses.grid_pattern(torch.full((2, 3, 16, 16), 0.7)) < 1e-12
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker = ((yy + xx) % 2 * 2 - 1).float().expand(1, 3, 16, 16)
+    assert torch.isclose(losses.grid_pattern(checker, 8), torch.tensor(1.0))
+    assert torch.isclose(losses.grid_pattern(checker, 4), torch.tensor(1.0))
+    # a period-8 pattern is invisible on a 4-px grid: its 4-px tiles average to a constant
+    stripes = ((xx // 4) % 2 * 2 - 1).float().expand(1, 1, 16, 16)
+    assert torch.isclose(losses.grid_pattern(stripes, 8), torch.tensor(1.0))
+    assert losses.grid_pattern(stripes, 4) < 1e-12
+    # random noise is not locked to the grid: small against its own variance (1)
+    noise = torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    assert losses.grid_pattern(noise, 8) < 0.01
+
+
+def test_spectral_excess_known_answers():
+    # equal images: 0; a lattice the target lacks: > 0; broad texture only the target has: 0
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    assert losses.spectral_excess(x, x) == 0
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    lattice = 0.5 * x + 0.3 * torch.sin(xx * 2 * torch.pi / 7) * torch.sin(yy * 2 * torch.pi / 7)
+    assert losses.spectral_excess(lattice, 0.5 * x) > 0.01
+    assert losses.spectral_excess(0.5 * x, lattice) == 0
+    assert losses.spectral_excess(torch.full_like(x, 0.3), x) == 0

@@ -39,7 +39,7 @@ from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
 from .data import find_images, to_chw
-from .losses import content_loss, gram, style_loss
+from .losses import content_loss, gram, grid_pattern, spectral_excess, style_loss
 from .vgg import JOHNSON_STYLE, VGGFeatures
 
 
@@ -70,6 +70,13 @@ class DistillConfig:
     feature_weight: float = 0.0        # >0: weight of the relu2_2 feature MSE against the teacher's output (Johnson's
                                        # content loss, the teacher's image as target): keeps structure sharp
                                        # where L1 blurs it and the Gram term alone smears it
+    lattice_weight: float = 0.0        # >0: weight of the energy of a pattern repeating on the student's
+                                       # multiple-pixel grid (losses.grid_pattern), in [0,1] units squared:
+                                       # the stride-4/8 student paints one (a 4/8-px lattice) when the Gram
+                                       # term asks for fine texture
+    spectral_weight: float = 0.0       # >0: weight of the student's excess spectral power over the teacher's
+                                       # output (losses.spectral_excess, log units): a periodic pattern the
+                                       # teacher does not paint, at any period and phase
     vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature weight > 0); default: weights.find_vgg
     init: str = ""                     # student style file to start from (same architecture and slots)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
@@ -181,6 +188,11 @@ def distill(config: DistillConfig, log=print) -> Path:
         else:
             out = student(x, mix)
         loss = distill_loss(out, y, config.grad_weight)
+        if config.spectral_weight > 0:
+            loss = loss + config.spectral_weight * spectral_excess(out, y)
+        if config.lattice_weight > 0:
+            # the student's grid in output pixels (its multiple, / scale when it runs reduced)
+            loss = loss + config.lattice_weight * grid_pattern(out, round(student.multiple / config.student_scale))
         if vgg is not None:
             with torch.no_grad():
                 fy = vgg(y.contiguous(memory_format=torch.channels_last))
@@ -223,7 +235,8 @@ def _handler(args) -> int:
                         teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
                         iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
                         photo_slot=args.photo_slot, student_scale=args.student_scale,
-                        gram_weight=args.gram_weight, feature_weight=args.feature_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
+                        gram_weight=args.gram_weight, feature_weight=args.feature_weight,
+                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
     print(f"wrote {distill(cfg)}")
     return 0
 
@@ -248,6 +261,10 @@ def register(subparsers) -> None:
                    help="add a VGG16 Gram (texture) loss against the teacher's output (needs the VGG16 weights)")
     p.add_argument("--feature-weight", type=float, default=0.0, metavar="W",
                    help="add a VGG16 relu2_2 feature loss against the teacher's output (needs the VGG16 weights)")
+    p.add_argument("--lattice-weight", type=float, default=0.0, metavar="W",
+                   help="penalise patterns locked to the student's pixel grid (a 4/8-px lattice); e.g. 3000")
+    p.add_argument("--spectral-weight", type=float, default=0.0, metavar="W",
+                   help="penalise spectral power the teacher's output lacks (periodic patterns); e.g. 2")
     p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
     p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")

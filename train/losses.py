@@ -57,6 +57,37 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return dh + dw
 
 
+def grid_pattern(x: torch.Tensor, period: int = 8) -> torch.Tensor:
+    """Energy of the part of ``BxCxHxW`` that repeats on a ``period`` x ``period`` grid -> scalar.
+
+    The mean tile (every aligned pxp tile averaged, minus its own mean per channel) is the
+    image's component of periods dividing ``period`` along both axes, locked to the grid; its
+    mean square is its energy (0 for a constant image or texture not locked to the grid). A net
+    with stride-4/8 stages and pixel shuffle (the fast variant) can paint such a lattice: cheap
+    high-frequency energy that a Gram loss takes for texture (Odena et al. 2016, "Deconvolution
+    and Checkerboard Artifacts", describe the same grid for strided upsampling).
+    """
+    b, c, h, w = x.shape
+    x = x[:, :, :h // period * period, :w // period * period].float()
+    tile = x.reshape(b, c, h // period, period, w // period, period).mean((2, 4))
+    return (tile - tile.mean((2, 3), keepdim=True)).pow(2).mean()
+
+
+def spectral_excess(x: torch.Tensor, target: torch.Tensor, band: int = 4, margin: float = 0.5) -> torch.Tensor:
+    """Where ``x`` has more power than ``target`` at some spatial frequency: both ``BxCxHxW``,
+    -> scalar. Power spectra of each (mean-removed) channel, averaged over ``band`` x ``band``
+    frequency bins (one periodogram bin is too noisy to compare), compared as natural logs; the
+    excess above ``margin`` is averaged over bins. A periodic pattern (a lattice) is a peak the
+    target lacks; broad texture the target has costs nothing. 0 when ``x`` equals ``target``.
+    """
+    def power(v: torch.Tensor) -> torch.Tensor:
+        v = v.float() - v.float().mean((2, 3), keepdim=True)
+        p = torch.fft.rfft2(v, norm="ortho").abs().pow(2)
+        return F.avg_pool2d(p, band, ceil_mode=True)
+    excess = torch.log(power(x) + 1e-6) - torch.log(power(target) + 1e-6) - margin
+    return F.relu(excess).mean()
+
+
 def out_of_range(x: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of ``BxCxHxW`` values to ``[0, 1]`` -> scalar (0 when all inside).
 

@@ -11,7 +11,9 @@ its own. Rows:
   about ``seconds`` long at the model-only rate (``e2e_frames``; a 24-frame run of a 40 frames/s
   net is mostly start-up and one stall of this VM), (decode,
   stylize, encode overlapped by threads), with ``convert``'s default frame workers
-  (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU).
+  (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU)
+  and its default encoder (``e2e_preset``: x264 ultrafast for the fast rows, as ``convert --fast``;
+  veryfast otherwise); ``e2e_ratio`` is ``fps_e2e`` over ``fps_model``.
 - ``fps_live``: the live loop of the window: decode one frame, stylize, next (no encoder).
 - ``diff_max`` / ``diff_mean``: how far this mode's output of a real frame (the clip's first) is
   from eager fp32's on the same device, in 0-255 levels (0 for eager fp32 itself).
@@ -122,6 +124,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     """Measure one row in this process (called in a subprocess by :func:`run`)."""
     import torch
     from ..media import open_media
+    from ..media import REALTIME_PRESET, VideoOptions
     from ..pipeline import ConvertOptions, convert, default_workers
     from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
@@ -151,7 +154,9 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
             clip = _make_clip(Path(tmp) / "long.mp4", width, height, n_e2e)
         # as `fstvideo convert` runs it: eager CPU nets stylize two frames at once (one thread each)
         workers = default_workers(stylizer)
-        result = convert(clip, Path(tmp) / "out.mp4", stylizer, options=ConvertOptions(audio=False, workers=workers))
+        video = VideoOptions(preset=REALTIME_PRESET) if model in ("fast", "fast-half") else VideoOptions()
+        result = convert(clip, Path(tmp) / "out.mp4", stylizer,
+                         options=ConvertOptions(audio=False, workers=workers, video=video))
         t = time.perf_counter()
         n = 0
         with open_media(clip) as src:
@@ -169,7 +174,8 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
             "fps_model": 1 / statistics.median(times), "fps_e2e": result.fps, "fps_live": live,
             "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.options.scale,
             "params": sum(p.numel() for p in stylizer.net.parameters()), "diff_max": diff_max, "diff_mean": diff_mean,
-            "model_calls": len(times), "e2e_frames": result.frames}
+            "model_calls": len(times), "e2e_frames": result.frames, "e2e_preset": video.preset,
+            "e2e_ratio": result.fps * statistics.median(times)}
 
 
 def difference(stylizer, style, frame: np.ndarray) -> tuple[float, float]:
@@ -240,12 +246,12 @@ def run(opts: SpeedOptions, log=print) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     head = (f"{'model':8s} {'style':22s} {'mode':14s} {'size':>9s} {'fps model':>9s} {'x ref':>6s} "
-            f"{'fps e2e':>8s} {'fps live':>8s} {'first s':>8s} {'peak MB':>8s} {'diff max/mean':>13s}")
+            f"{'fps e2e':>8s} {'e2e/mod':>7s} {'fps live':>8s} {'first s':>8s} {'peak MB':>8s} {'diff max/mean':>13s}")
     lines = [head, "-" * len(head)]
     for r in rows:
         xr = f"{r['x_ref']:.2f}" if r.get("x_ref") else "-"
         lines.append(f"{r['model']:8s} {r['style'][:22]:22s} {r['mode']:14s} {r['width']:>4d}x{r['height']:<4d} "
-                     f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['fps_live']:8.2f} "
+                     f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['fps_e2e'] / r['fps_model']:7.2f} {r['fps_live']:8.2f} "
                      f"{r['first_call_s']:8.2f} {r['peak_mem_mb']:8.0f} "
                      f"{r.get('diff_max', 0):7.0f}/{r.get('diff_mean', 0):<5.2f}")
     return "\n".join(lines)
