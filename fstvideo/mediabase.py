@@ -56,7 +56,7 @@ class MediaInfo:
 # in the window): on a 2-core CPU the net keeps both cores busy at ~35 frames/s (640x480).
 # Stylized frames at CRF 18 (runs/s14/psnr.py, not committed): veryfast 10.4 ms of CPU per
 # frame, 2.27 MB, 36.0 dB; ultrafast 4.9 ms, 3.49 MB, 36.5 dB. With it `convert --fast` ran at
-# 0.83-0.9x the model-only rate instead of 0.72-0.8x, for files 1.5x as large.
+# 0.83-0.86x the model-only rate instead of 0.72-0.75x, for files 1.5x as large.
 REALTIME_PRESET = "ultrafast"
 
 

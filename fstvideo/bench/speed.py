@@ -123,8 +123,7 @@ def _make_clip(path: Path, width: int, height: int, frames: int) -> Path:
 def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, clip: Path) -> dict:
     """Measure one row in this process (called in a subprocess by :func:`run`)."""
     import torch
-    from ..media import open_media
-    from ..media import REALTIME_PRESET, VideoOptions
+    from ..media import REALTIME_PRESET, VideoOptions, open_media
     from ..pipeline import ConvertOptions, convert, default_workers
     from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
