@@ -236,7 +236,8 @@ def _handler(args) -> int:
                         iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
                         photo_slot=args.photo_slot, student_scale=args.student_scale,
                         gram_weight=args.gram_weight, feature_weight=args.feature_weight,
-                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight, vgg_weights=args.vgg_weights or "", init=args.init or "")
+                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight,
+                        vgg_weights=args.vgg_weights or "", init=args.init or "")
     print(f"wrote {distill(cfg)}")
     return 0
 

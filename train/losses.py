@@ -62,7 +62,7 @@ def grid_pattern(x: torch.Tensor, period: int = 8) -> torch.Tensor:
 
     The mean tile (every aligned pxp tile averaged, minus its own mean per channel) is the
     image's component of periods dividing ``period`` along both axes, locked to the grid; its
-    mean square is its energy (0 for a constant image or texture not locked to the grid). A net
+    mean square is its energy (0 for a constant image, near 0 for texture not locked to the grid). A net
     with stride-4/8 stages and pixel shuffle (the fast variant) can paint such a lattice: cheap
     high-frequency energy that a Gram loss takes for texture (Odena et al. 2016, "Deconvolution
     and Checkerboard Artifacts", describe the same grid for strided upsampling).
@@ -81,7 +81,8 @@ def spectral_excess(x: torch.Tensor, target: torch.Tensor, band: int = 4, margin
     target lacks; broad texture the target has costs nothing. 0 when ``x`` equals ``target``.
     """
     def power(v: torch.Tensor) -> torch.Tensor:
-        v = v.float() - v.float().mean((2, 3), keepdim=True)
+        v = v.float()
+        v = v - v.mean((2, 3), keepdim=True)
         p = torch.fft.rfft2(v, norm="ortho").abs().pow(2)
         return F.avg_pool2d(p, band, ceil_mode=True)
     excess = torch.log(power(x) + 1e-6) - torch.log(power(target) + 1e-6) - margin

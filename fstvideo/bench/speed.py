@@ -7,10 +7,10 @@ its own. Rows:
 - ``fps_model``: median over at least ``repeats`` calls and ``seconds`` of calls of
   ``Stylizer(frame)`` (tensor conversion and padding included, decode/encode excluded), after the
   first call (``first_call_s``: compile or warm-up cost, kept out of the loop).
-- ``fps_e2e``: ``pipeline.convert`` of an H.264 clip at that size, at least ``frames`` frames and
-  about ``seconds`` long at the model-only rate (``e2e_frames``; a 24-frame run of a 40 frames/s
-  net is mostly start-up and one stall of this VM), (decode,
-  stylize, encode overlapped by threads), with ``convert``'s default frame workers
+- ``fps_e2e``: ``pipeline.convert`` of an H.264 clip at that size (decode, stylize, encode
+  overlapped by threads), at least ``frames`` frames and about ``seconds`` long at the model-only
+  rate (``e2e_frames``; a 24-frame run of a 40 frames/s net is mostly start-up and one stall of
+  this VM), with ``convert``'s default frame workers
   (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU)
   and its default encoder (``e2e_preset``: x264 ultrafast for the fast rows, as ``convert --fast``;
   veryfast otherwise); ``e2e_ratio`` is ``fps_e2e`` over ``fps_model``.
@@ -147,7 +147,8 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
         stylizer(frame)
         sync()
         times.append(time.perf_counter() - t)
-    n_e2e = max(opts.frames, min(600, round(opts.seconds / statistics.median(times))))
+    per_call = statistics.median(times)
+    n_e2e = max(opts.frames, min(600, round(opts.seconds / per_call)))
     with tempfile.TemporaryDirectory() as tmp:
         if n_e2e > opts.frames:
             clip = _make_clip(Path(tmp) / "long.mp4", width, height, n_e2e)
@@ -170,11 +171,11 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
         peak = torch.cuda.max_memory_allocated() / 2**20
     diff_max, diff_mean = difference(stylizer, style, real)
     return {"model": model, "style": stylizer.style.name, "mode": mode, "width": width, "height": height,
-            "fps_model": 1 / statistics.median(times), "fps_e2e": result.fps, "fps_live": live,
+            "fps_model": 1 / per_call, "fps_e2e": result.fps, "fps_live": live,
             "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.options.scale,
             "params": sum(p.numel() for p in stylizer.net.parameters()), "diff_max": diff_max, "diff_mean": diff_mean,
             "model_calls": len(times), "e2e_frames": result.frames, "e2e_preset": video.preset,
-            "e2e_ratio": result.fps * statistics.median(times)}
+            "e2e_ratio": result.fps * per_call}
 
 
 def difference(stylizer, style, frame: np.ndarray) -> tuple[float, float]:
@@ -250,7 +251,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         xr = f"{r['x_ref']:.2f}" if r.get("x_ref") else "-"
         lines.append(f"{r['model']:8s} {r['style'][:22]:22s} {r['mode']:14s} {r['width']:>4d}x{r['height']:<4d} "
-                     f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['fps_e2e'] / r['fps_model']:7.2f} {r['fps_live']:8.2f} "
+                     f"{r['fps_model']:9.2f} {xr:>6s} {r['fps_e2e']:8.2f} {r['e2e_ratio']:7.2f} {r['fps_live']:8.2f} "
                      f"{r['first_call_s']:8.2f} {r['peak_mem_mb']:8.0f} "
                      f"{r.get('diff_max', 0):7.0f}/{r.get('diff_mean', 0):<5.2f}")
     return "\n".join(lines)
