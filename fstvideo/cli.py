@@ -13,7 +13,6 @@ from .errors import FstError, OptionsError
 # Subcommands that live with their feature: module -> function adding them to the subparsers.
 _REGISTERED = [
     ("fstvideo.train.cli", "register"),
-    ("fstvideo.train.distill", "register"),
     ("fstvideo.gui.app", "register"),
     ("fstvideo.export", "register"),
 ]

@@ -21,6 +21,20 @@ def copy_photos(tmp_path: Path, n: int) -> Path:
     return photos
 
 
+def random_vgg(path: Path) -> Path:
+    """A VGG16 weights file with random He-initialised convs (all 13: the loader checks them)."""
+    from safetensors.torch import save_file
+
+    from fstvideo.train.vgg import layer_names
+    g, vgg, cin = torch.Generator().manual_seed(0), {}, 3
+    for _, i in layer_names("vgg16"):
+        cout = 64 if i < 5 else 128 if i < 10 else 256 if i < 17 else 512
+        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
+        vgg[f"features.{i}.bias"], cin = torch.zeros(cout), cout
+    save_file(vgg, str(path))
+    return path
+
+
 def test_distill_loss_known_answers():
     x = torch.rand(2, 3, 8, 8)
     assert float(distill_loss(x, x, 1.0)) == 0.0
@@ -81,17 +95,9 @@ def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     # at full size; gram_weight adds a VGG16 (random weights here) texture term, feature_weight a
     # relu2_2 term against the teacher's output, lattice_weight and spectral_weight penalties on
     # periodic patterns; init resumes a student.
-    from safetensors.torch import save_file
-
     from fstvideo.train import distill as d
-    from fstvideo.train.vgg import layer_names
     photos = copy_photos(tmp_path, 2)
-    g, vgg, cin = torch.Generator().manual_seed(0), {}, 3  # all 13 convs: the loader checks them
-    for _, i in layer_names("vgg16"):
-        cout = 64 if i < 5 else 128 if i < 10 else 256 if i < 17 else 512
-        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
-        vgg[f"features.{i}.bias"], cin = torch.zeros(cout), cout
-    save_file(vgg, str(tmp_path / "vgg.safetensors"))
+    random_vgg(tmp_path / "vgg.safetensors")
     torch.manual_seed(0)
     teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
     seen = []
@@ -113,4 +119,38 @@ def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     assert load_style(again).styles == first.styles
     with pytest.raises(d.DistillError):
         d.distill(DistillConfig(**{**cfg.__dict__, "init": teacher, "out": str(tmp_path / "s3.safetensors")}),
+                  log=lambda line: None)
+
+
+def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
+    # painting_weight: the teacher's training loss against its painting (named in its training
+    # config) and the photo; pixel_weight 0 drops the L1 term, lowpass_weight keeps the palette;
+    # the photo slot gets a zero Gram target at weight 0. A teacher naming no painting: DistillError.
+    from fstvideo.train import distill as d
+    painting = SHARED / "styles" / "starry_night.jpg"
+    photos = copy_photos(tmp_path, 2)
+    if not painting.is_file():
+        pytest.skip("../shared/styles not present")
+    random_vgg(tmp_path / "vgg.safetensors")
+    torch.manual_seed(0)
+    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+    training = {"config": {"styles": [str(painting)], "style_size": 64, "content_weight": 1.0, "tv_weight": 1.0},
+                "style_weights": [1000.0]}
+    teacher = str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
+    grams = []
+    real = d.painting_grams
+    monkeypatch.setattr(d, "painting_grams", lambda t, slot, v: grams.append(slot) or real(t, slot, v))
+    cfg = DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / "s.safetensors"),
+                        net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
+                        teacher_size=48, crop=32, batch_size=2, iterations=3, photo_slot=True, pixel_weight=0.0,
+                        painting_weight=1.0, lowpass_weight=30.0, out_lr_scale=0.01,
+                        vgg_weights=str(tmp_path / "vgg.safetensors"))
+    student = load_style(d.distill(cfg, log=lambda line: None))
+    assert grams == ["starry_night"]  # one painting; the photo slot has none
+    assert student.styles == ("starry_night", "photo")
+    assert student.meta["training"]["distill"]["painting_weight"] == 1.0
+    assert student.meta["training"]["distill"]["lowpass_weight"] == 30.0
+    bare = str(save_style(tmp_path / "bare.safetensors", tiny, "bare"))
+    with pytest.raises(d.DistillError, match="painting"):
+        d.distill(DistillConfig(**{**cfg.__dict__, "teachers": (bare,), "out": str(tmp_path / "s2.safetensors")}),
                   log=lambda line: None)

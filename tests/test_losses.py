@@ -85,6 +85,20 @@ def test_grid_pattern_known_answers():
     assert losses.grid_pattern(noise, 8) < 0.01
 
 
+def test_lowpass_l1_known_answers():
+    # equal: 0; a constant offset of 0.25: 0.25; a checkerboard against its own mean: 0 (texture
+    # inside a block is free); inputs unchanged
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    before = x.clone()
+    assert losses.lowpass_l1(x, x) == 0
+    assert torch.isclose(losses.lowpass_l1(x + 0.25, x), torch.tensor(0.25))
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker = 0.5 + 0.4 * ((yy + xx) % 2 * 2 - 1).float().expand(1, 3, 16, 16)
+    assert losses.lowpass_l1(checker, torch.full_like(checker, 0.5)) < 1e-7
+    assert losses.lowpass_l1(checker, torch.full_like(checker, 0.5), block=1) > 0.39
+    assert torch.equal(x, before)
+
+
 def test_spectral_excess_known_answers():
     # equal images: 0; a lattice the target lacks: > 0; broad texture only the target has: 0
     g = torch.Generator().manual_seed(0)

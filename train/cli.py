@@ -1,7 +1,8 @@
-"""CLI glue for ``fstvideo train``, ``fstvideo weights`` and ``fstvideo stylize --optimize``.
+"""CLI glue for ``fstvideo train``, ``fstvideo weights``, ``fstvideo stylize --optimize`` and
+``fstvideo distill``.
 
-``register(subparsers)`` adds all three (or use ``register_train``/``register_weights``/
-``register_stylize`` one by one). Handlers turn the Namespace into frozen configs and call the
+``register(subparsers)`` adds all four (or use ``register_train``/``register_weights``/
+``register_stylize``/``register_distill`` one by one). Handlers turn the Namespace into frozen configs and call the
 library; every user error is an FstError (one line, exit 2 in fstvideo.cli).
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ def register(subparsers) -> None:
     register_train(subparsers)
     register_weights(subparsers)
     register_stylize(subparsers)
+    register_distill(subparsers)
 
 
 def register_train(subparsers) -> None:
@@ -159,3 +161,56 @@ def run_stylize(a: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {save_image(out, a.output)}")
     return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from .distill import DistillConfig, distill
+    cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
+                        teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
+                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
+                        photo_slot=args.photo_slot, student_scale=args.student_scale,
+                        gram_weight=args.gram_weight, feature_weight=args.feature_weight,
+                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight,
+                        pixel_weight=args.pixel_weight, painting_weight=args.painting_weight,
+                        lowpass_weight=args.lowpass_weight, out_lr_scale=args.out_lr_scale,
+                        vgg_weights=args.vgg_weights or "", init=args.init or "")
+    print(f"wrote {distill(cfg)}")
+    return 0
+
+
+def register_distill(subparsers) -> None:
+    p = subparsers.add_parser("distill", help="train the fast CPU variant from trained style(s)")
+    p.add_argument("teacher", nargs="+", help="trained style name(s) or file(s); several -> one multi-style model")
+    p.add_argument("--data", required=True, help="folder of photos")
+    p.add_argument("-o", "--output", required=True, help="output .safetensors")
+    p.add_argument("--name", default=None, help="display name (default <teacher>_fast)")
+    p.add_argument("--teacher-size", type=int, default=384, help="longest side of photos for the teacher, px")
+    p.add_argument("--crop", type=int, default=128, help="training crop side, px")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--iterations", type=int, default=1500)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--photo-slot", action="store_true",
+                   help="add an identity 'photo' slot, so --strength interpolates toward the photo")
+    p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
+                   help="train for inputs scaled by S and guided-upsampled back (0.5: for convert --scale 0.5)")
+    p.add_argument("--gram-weight", type=float, default=0.0, metavar="W",
+                   help="add a VGG16 Gram (texture) loss against the teacher's output (needs the VGG16 weights)")
+    p.add_argument("--feature-weight", type=float, default=0.0, metavar="W",
+                   help="add a VGG16 relu2_2 feature loss against the teacher's output (needs the VGG16 weights)")
+    p.add_argument("--lattice-weight", type=float, default=0.0, metavar="W",
+                   help="penalise patterns locked to the student's pixel grid (a 4/8-px lattice); e.g. 3000")
+    p.add_argument("--spectral-weight", type=float, default=0.0, metavar="W",
+                   help="penalise spectral power the teacher's output lacks (periodic patterns); e.g. 2")
+    p.add_argument("--pixel-weight", type=float, default=1.0, metavar="W",
+                   help="weight of the L1 + gradient loss against the teacher's output (0: off)")
+    p.add_argument("--painting-weight", type=float, default=0.0, metavar="W",
+                   help="add the teacher's own training loss (content vs the photo, Gram vs its painting, TV)")
+    p.add_argument("--lowpass-weight", type=float, default=0.0, metavar="W",
+                   help="add an L1 loss on 8x8-block means against the teacher's output (its palette, not its strokes)")
+    p.add_argument("--out-lr-scale", type=float, default=1.0, metavar="S",
+                   help="output conv's learning rate relative to --lr (0.01 with --painting-weight)")
+    p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
+    p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.set_defaults(func=run_distill)

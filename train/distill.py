@@ -38,8 +38,9 @@ from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
 from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
-from .data import find_images, to_chw
-from .losses import content_loss, gram, grid_pattern, spectral_excess, style_loss
+from .data import find_images, load_painting, to_chw
+from .losses import (content_loss, gram, grid_pattern, lowpass_l1, out_of_range, spectral_excess, style_loss,
+                     total_variation)
 from .vgg import JOHNSON_STYLE, VGGFeatures
 
 
@@ -77,7 +78,18 @@ class DistillConfig:
     spectral_weight: float = 0.0       # >0: weight of the student's excess spectral power over the teacher's
                                        # output (losses.spectral_excess, log units): a periodic pattern the
                                        # teacher does not paint, at any period and phase
-    vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature weight > 0); default: weights.find_vgg
+    pixel_weight: float = 1.0          # weight of the L1 + image-gradient term against the teacher's output
+                                       # (0 with painting_weight: the student need not put each stroke where
+                                       # the teacher put it)
+    painting_weight: float = 0.0       # >0: weight of the teacher's own training loss (Johnson et al. 2016:
+                                       # relu2_2 content loss against the photo, Gram style loss against the
+                                       # painting, TV, out-of-range; the teacher's weights); needs its painting
+    lowpass_weight: float = 0.0        # >0: weight of the L1 between 8x8-block means of the student's and the
+                                       # teacher's outputs (losses.lowpass_l1): the teacher's palette and
+                                       # tones, with the texture inside each block left to the painting loss
+    out_lr_scale: float = 1.0          # the output conv's lr relative to lr (as TrainConfig.out_lr_scale:
+                                       # 0.01 with painting_weight, else its pixels move too far per step)
+    vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0); default: weights.find_vgg
     init: str = ""                     # student style file to start from (same architecture and slots)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
                                        # strength then interpolates norms toward it (StylizerOptions)
@@ -132,6 +144,18 @@ def _batch(pairs_by_style, crop: int, n: int, rng: random.Random):
     return torch.stack(xs), torch.stack(ys), torch.tensor(styles)
 
 
+@torch.no_grad()
+def painting_grams(teacher, slot: str, vgg: VGGFeatures) -> dict[str, torch.Tensor]:
+    """``{tap: 1xCxC}`` Grams of the painting ``slot`` of ``teacher`` was trained on, at its training size."""
+    from fstvideo.bench.quality import painting_of
+    try:
+        path = painting_of(teacher, slot)
+    except FstError as e:
+        raise DistillError(f"--painting-weight: {e}") from None
+    size = int(((teacher.meta.get("training") or {}).get("config") or {}).get("style_size", 320))
+    return {k: gram(v) for k, v in vgg(load_painting(path, size)).items()}
+
+
 def distill(config: DistillConfig, log=print) -> Path:
     """Train the student and write it as a style file; returns its path."""
     if config.threads:
@@ -143,7 +167,7 @@ def distill(config: DistillConfig, log=print) -> Path:
     teachers = [load_style(t) for t in config.teachers]
     photos = find_images(config.data)
     start = time.perf_counter()
-    pairs, names, weights = [], [], []
+    pairs, names, weights, sources = [], [], [], []  # sources: (teacher, slot) per student slot
     for t in teachers:
         net = t.build("cpu")
         for i, slot in enumerate(t.styles):
@@ -154,11 +178,13 @@ def distill(config: DistillConfig, log=print) -> Path:
             net.set_mix(F.one_hot(torch.tensor(i), len(t.styles)).float())
             pairs.append(teacher_pairs(net, photos, config.teacher_size))
             names.append(slot)
+            sources.append((t, slot))
             log(f"teacher {t.name}/{slot}: {len(photos)} outputs in {time.perf_counter() - start:.0f} s")
     if config.photo_slot and "photo" not in names:
         pairs.append([(x, x) for x, _ in pairs[0]])
         names.append("photo")
         weights.append(0.0)
+        sources.append(None)
     n = len(names)
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
@@ -170,14 +196,24 @@ def distill(config: DistillConfig, log=print) -> Path:
             raise DistillError(f"--init {config.init}: {init.config} with slots {init.styles} differs from "
                                f"{net_config} with slots {tuple(names)}")
         student.load_state_dict({k: v.float() for k, v in init.state.items()})
-    opt = torch.optim.Adam(student.parameters(), lr=config.lr)
+    out_ids = {id(p) for p in student.out.parameters()}
+    opt = torch.optim.Adam([{"params": [p for p in student.parameters() if id(p) not in out_ids]},
+                            {"params": list(student.out.parameters()), "lr": config.lr * config.out_lr_scale}],
+                           lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
     vgg, layers = None, {k: 1.0 for k in JOHNSON_STYLE}
-    if config.gram_weight > 0 or config.feature_weight > 0:
+    if config.gram_weight > 0 or config.feature_weight > 0 or config.painting_weight > 0:
         # NHWC: ~18% faster VGG steps on a 2-core AVX2 CPU (as in the trainer)
         vgg = VGGFeatures(JOHNSON_STYLE, "vgg16", weights_path=config.vgg_weights or None).to(
             memory_format=torch.channels_last)
         slot_w = torch.tensor(weights)
+    if config.painting_weight > 0:  # the teacher's loss weights (its training config; Johnson's defaults)
+        tcfg = (teachers[0].meta.get("training") or {}).get("config") or {}
+        cw, tw = float(tcfg.get("content_weight", 1.0)), float(tcfg.get("tv_weight", 1.0))
+        rw = float(tcfg.get("range_weight", 100.0))
+        per_slot = [painting_grams(*src, vgg) if src else None for src in sources]
+        zeros = {k: torch.zeros_like(v) for k, v in next(g for g in per_slot if g).items()}  # photo slot: weight 0
+        painting = {k: torch.cat([(g or zeros)[k] for g in per_slot]) for k in zeros}  # n x C x C per tap
     history, grams = [], []  # total loss per step; the weighted Gram term per step (gram_weight > 0)
     for step in range(1, config.iterations + 1):
         x, y, s = _batch(pairs, config.crop, config.batch_size, rng)
@@ -187,22 +223,31 @@ def distill(config: DistillConfig, log=print) -> Path:
             out = guided_upsample(student(small, mix), small, x)
         else:
             out = student(x, mix)
-        loss = distill_loss(out, y, config.grad_weight)
+        loss = config.pixel_weight * distill_loss(out, y, config.grad_weight)
+        if config.lowpass_weight > 0:
+            loss = loss + config.lowpass_weight * lowpass_l1(out, y)
         if config.spectral_weight > 0:
             loss = loss + config.spectral_weight * spectral_excess(out, y)
         if config.lattice_weight > 0:
             # the student's grid in output pixels (its multiple, / scale when it runs reduced)
             loss = loss + config.lattice_weight * grid_pattern(out, round(student.multiple / config.student_scale))
         if vgg is not None:
+            fo = vgg(out.contiguous(memory_format=torch.channels_last))
+        if config.gram_weight > 0 or config.feature_weight > 0:
             with torch.no_grad():
                 fy = vgg(y.contiguous(memory_format=torch.channels_last))
                 target = {k: gram(v) for k, v in fy.items()}
-            fo = vgg(out.contiguous(memory_format=torch.channels_last))
             g = config.gram_weight * style_loss(fo, target, layers, slot_w[s])
             grams.append(g.item())
             loss = loss + g
             if config.feature_weight > 0:
                 loss = loss + config.feature_weight * content_loss(fo["relu2_2"], fy["relu2_2"])
+        if config.painting_weight > 0:  # the teacher's own objective, against the photo and the painting
+            with torch.no_grad():
+                fx = vgg(x.contiguous(memory_format=torch.channels_last), stop="relu2_2")
+            own = (cw * content_loss(fo["relu2_2"], fx["relu2_2"]) + tw * total_variation(out) + rw * out_of_range(out)
+                   + style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
+            loss = loss + config.painting_weight * own
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -228,45 +273,3 @@ def distill(config: DistillConfig, log=print) -> Path:
                 "final_gram_loss": sum(grams[-50:]) / len(grams[-50:]) if grams else None,
                 "minutes": round(minutes, 1)}
     return save_style(config.out, student, name, styles=names, training=training, credit=credit)
-
-
-def _handler(args) -> int:
-    cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
-                        teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
-                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
-                        photo_slot=args.photo_slot, student_scale=args.student_scale,
-                        gram_weight=args.gram_weight, feature_weight=args.feature_weight,
-                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight,
-                        vgg_weights=args.vgg_weights or "", init=args.init or "")
-    print(f"wrote {distill(cfg)}")
-    return 0
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("distill", help="train the fast CPU variant from trained style(s)")
-    p.add_argument("teacher", nargs="+", help="trained style name(s) or file(s); several -> one multi-style model")
-    p.add_argument("--data", required=True, help="folder of photos")
-    p.add_argument("-o", "--output", required=True, help="output .safetensors")
-    p.add_argument("--name", default=None, help="display name (default <teacher>_fast)")
-    p.add_argument("--teacher-size", type=int, default=384, help="longest side of photos for the teacher, px")
-    p.add_argument("--crop", type=int, default=128, help="training crop side, px")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--iterations", type=int, default=1500)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--photo-slot", action="store_true",
-                   help="add an identity 'photo' slot, so --strength interpolates toward the photo")
-    p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
-                   help="train for inputs scaled by S and guided-upsampled back (0.5: for convert --scale 0.5)")
-    p.add_argument("--gram-weight", type=float, default=0.0, metavar="W",
-                   help="add a VGG16 Gram (texture) loss against the teacher's output (needs the VGG16 weights)")
-    p.add_argument("--feature-weight", type=float, default=0.0, metavar="W",
-                   help="add a VGG16 relu2_2 feature loss against the teacher's output (needs the VGG16 weights)")
-    p.add_argument("--lattice-weight", type=float, default=0.0, metavar="W",
-                   help="penalise patterns locked to the student's pixel grid (a 4/8-px lattice); e.g. 3000")
-    p.add_argument("--spectral-weight", type=float, default=0.0, metavar="W",
-                   help="penalise spectral power the teacher's output lacks (periodic patterns); e.g. 2")
-    p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
-    p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
-    p.set_defaults(func=_handler)

@@ -89,6 +89,15 @@ def spectral_excess(x: torch.Tensor, target: torch.Tensor, band: int = 4, margin
     return F.relu(excess).mean()
 
 
+def lowpass_l1(x: torch.Tensor, target: torch.Tensor, block: int = 8) -> torch.Tensor:
+    """Mean absolute difference of the ``block`` x ``block`` means of two ``BxCxHxW`` images ->
+    scalar. Asks for the target's colours and tones at 1/``block`` resolution and leaves the
+    texture inside each block free: a student trained on the teacher's own perceptual loss keeps
+    the teacher's palette without having to place each stroke where the teacher put it.
+    """
+    return (F.avg_pool2d(x.float(), block) - F.avg_pool2d(target.float(), block)).abs().mean()
+
+
 def out_of_range(x: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of ``BxCxHxW`` values to ``[0, 1]`` -> scalar (0 when all inside).
 
