@@ -150,6 +150,21 @@ def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
     assert student.styles == ("starry_night", "photo")
     assert student.meta["training"]["distill"]["painting_weight"] == 1.0
     assert student.meta["training"]["distill"]["lowpass_weight"] == 30.0
+    # photo_share 0: the style slot gets every crop (the photo slot is slot 1)
+    picked = []
+    real_batch = d._batch
+
+    def spy(pairs, *a):
+        out = real_batch(pairs, *a)
+        picked.append(out[2])
+        return out
+    monkeypatch.setattr(d, "_batch", spy)
+    d.distill(DistillConfig(**{**cfg.__dict__, "photo_share": 0.0, "out": str(tmp_path / "s1.safetensors")}),
+              log=lambda line: None)
+    assert picked and all(int(s.max()) == 0 for s in picked)
+    with pytest.raises(d.DistillError, match="photo-share"):
+        d.distill(DistillConfig(**{**cfg.__dict__, "photo_share": 1.0, "out": str(tmp_path / "s1.safetensors")}),
+                  log=lambda line: None)
     bare = str(save_style(tmp_path / "bare.safetensors", tiny, "bare"))
     with pytest.raises(d.DistillError, match="painting"):
         d.distill(DistillConfig(**{**cfg.__dict__, "teachers": (bare,), "out": str(tmp_path / "s2.safetensors")}),

@@ -173,6 +173,7 @@ def run_distill(args: argparse.Namespace) -> int:
                         lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight,
                         pixel_weight=args.pixel_weight, painting_weight=args.painting_weight,
                         lowpass_weight=args.lowpass_weight, out_lr_scale=args.out_lr_scale,
+                        photo_share=args.photo_share,
                         vgg_weights=args.vgg_weights or "", init=args.init or "")
     print(f"wrote {distill(cfg)}")
     return 0
@@ -192,6 +193,8 @@ def register_distill(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photo-slot", action="store_true",
                    help="add an identity 'photo' slot, so --strength interpolates toward the photo")
+    p.add_argument("--photo-share", type=float, default=None, metavar="F",
+                   help="fraction of crops for the photo slot (default: every slot alike)")
     p.add_argument("--student-scale", type=float, default=1.0, metavar="S",
                    help="train for inputs scaled by S and guided-upsampled back (0.5: for convert --scale 0.5)")
     p.add_argument("--gram-weight", type=float, default=0.0, metavar="W",

@@ -93,6 +93,9 @@ class DistillConfig:
     init: str = ""                     # student style file to start from (same architecture and slots)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
                                        # strength then interpolates norms toward it (StylizerOptions)
+    photo_share: float | None = None   # fraction of crops given to the "photo" slot, the other slots sharing
+                                       # the rest; None: every slot alike (a one-style run with --photo-slot
+                                       # then spends half its crops on the photo)
     seed: int = 0                      # seeds init, crops and style choice
     threads: int = 0                   # torch CPU threads (0: torch's default)
 
@@ -124,10 +127,11 @@ def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> lis
     return pairs
 
 
-def _batch(pairs_by_style, crop: int, n: int, rng: random.Random):
+def _batch(pairs_by_style, crop: int, n: int, rng: random.Random, slot_weights: list[float] | None = None):
     xs, ys, styles = [], [], []
     for _ in range(n):
-        s = rng.randrange(len(pairs_by_style))
+        s = (rng.randrange(len(pairs_by_style)) if slot_weights is None
+             else rng.choices(range(len(pairs_by_style)), slot_weights)[0])
         x, y = pairs_by_style[s][rng.randrange(len(pairs_by_style[s]))]
         h, w = x.shape[1:]
         c = min(crop, h, w) // 4 * 4
@@ -186,6 +190,11 @@ def distill(config: DistillConfig, log=print) -> Path:
         weights.append(0.0)
         sources.append(None)
     n = len(names)
+    share = None  # per-slot crop probabilities (photo_share), else uniform
+    if config.photo_share is not None and "photo" in names and n > 1:
+        if not 0 <= config.photo_share < 1:
+            raise DistillError(f"--photo-share must be in [0, 1) (got {config.photo_share})")
+        share = [config.photo_share if k == "photo" else (1 - config.photo_share) / (n - 1) for k in names]
     net_config = replace(config.net, n_styles=n)
     student = TransformerNet(net_config).train()
     if config.crop % student.multiple:
@@ -216,7 +225,7 @@ def distill(config: DistillConfig, log=print) -> Path:
         painting = {k: torch.cat([(g or zeros)[k] for g in per_slot]) for k in zeros}  # n x C x C per tap
     history, grams = [], []  # total loss per step; the weighted Gram term per step (gram_weight > 0)
     for step in range(1, config.iterations + 1):
-        x, y, s = _batch(pairs, config.crop, config.batch_size, rng)
+        x, y, s = _batch(pairs, config.crop, config.batch_size, rng, share)
         mix = F.one_hot(s, n).float()
         if config.student_scale < 1.0:
             small = downscale(x, config.student_scale, student.multiple)
