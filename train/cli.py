@@ -164,18 +164,12 @@ def run_stylize(a: argparse.Namespace) -> int:
 
 
 def run_distill(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     from .distill import DistillConfig, distill
-    cfg = DistillConfig(teachers=tuple(args.teacher), data=args.data, out=args.output, name=args.name or "",
-                        teacher_size=args.teacher_size, crop=args.crop, batch_size=args.batch_size,
-                        iterations=args.iterations, lr=args.lr, seed=args.seed, threads=args.threads,
-                        photo_slot=args.photo_slot, student_scale=args.student_scale,
-                        gram_weight=args.gram_weight, feature_weight=args.feature_weight,
-                        lattice_weight=args.lattice_weight, spectral_weight=args.spectral_weight,
-                        pixel_weight=args.pixel_weight, painting_weight=args.painting_weight,
-                        lowpass_weight=args.lowpass_weight, out_lr_scale=args.out_lr_scale,
-                        photo_share=args.photo_share,
-                        vgg_weights=args.vgg_weights or "", init=args.init or "")
-    print(f"wrote {distill(cfg)}")
+    # Every option named like a DistillConfig field maps onto it; unset ones keep the field's default.
+    given = {f.name: getattr(args, f.name) for f in fields(DistillConfig) if getattr(args, f.name, None) is not None}
+    print(f"wrote {distill(DistillConfig(**given, teachers=tuple(args.teacher), out=args.output))}")
     return 0
 
 

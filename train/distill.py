@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fstvideo.bench.quality import slot_style_weight
+from fstvideo.bench.quality import painting_of, slot_style_weight
 from fstvideo.errors import FstError
 from fstvideo.guided import downscale, guided_upsample
 from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
@@ -151,7 +151,6 @@ def _batch(pairs_by_style, crop: int, n: int, rng: random.Random, slot_weights: 
 @torch.no_grad()
 def painting_grams(teacher, slot: str, vgg: VGGFeatures) -> dict[str, torch.Tensor]:
     """``{tap: 1xCxC}`` Grams of the painting ``slot`` of ``teacher`` was trained on, at its training size."""
-    from fstvideo.bench.quality import painting_of
     try:
         path = painting_of(teacher, slot)
     except FstError as e:
