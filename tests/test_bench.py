@@ -19,8 +19,8 @@ def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
             assert isinstance(r[key], float) and r[key] >= 0
         assert r["fps_model"] > 0 and r["fps_e2e"] > 0
     assert rows[("johnson", "eager-fp32")]["x_ref"] == 1.0
-    fast = rows[("fast", "eager-fp32")]  # --seconds: calls and clip frames cover ~0.2 s, not 1 call / 3 frames
-    assert fast["model_calls"] > 1 and fast["e2e_frames"] > 3
+    fast = rows[("fast", "eager-fp32")]  # how many calls --seconds buys depends on the machine: see below
+    assert fast["model_calls"] >= 1 and fast["e2e_frames"] >= 3
     # e2e as `convert --fast` encodes (ultrafast) and `convert` (veryfast); the ratio is e2e / model
     assert fast["e2e_preset"] == "ultrafast" and rows[("johnson", "eager-fp32")]["e2e_preset"] == "veryfast"
     assert abs(fast["e2e_ratio"] - fast["fps_e2e"] / fast["fps_model"]) < 1e-6
@@ -31,3 +31,19 @@ def test_bench_speed_json_rows_and_accuracy(tmp_path, capsys):
     assert set(acc) == {"fast"} and acc["fast"]["precision"] == "bf16" and acc["fast"]["diff_mean"] < 6
     assert save.exists() and json.loads(save.with_suffix(".json").read_text())["rows"]
     assert "diff max/mean" in save.read_text() and "bf16" in save.read_text()
+
+
+def test_time_calls_covers_repeats_and_seconds_without_timing():
+    # A fake clock: each call reads it twice, 0.125 s apart, so --seconds (not --repeats) sets the count.
+    from fstvideo.bench.speed import e2e_frame_count, time_calls
+    ticks = iter(range(10_000))
+    clock = lambda: next(ticks) * 0.125  # noqa: E731
+    calls = []
+    times = time_calls(lambda: calls.append(1), repeats=1, seconds=1.0, clock=clock)
+    assert len(times) == len(calls) == 8 and all(abs(t - 0.125) < 1e-9 for t in times)
+    assert len(time_calls(lambda: None, repeats=5, seconds=0.0, clock=clock)) == 5
+    assert len(time_calls(lambda: None, repeats=1, seconds=1e9, clock=clock, cap=7)) == 7
+    # the end-to-end clip: about --seconds at the model rate, at least --frames, at most 600
+    assert e2e_frame_count(3, 0.2, 0.01) == 20
+    assert e2e_frame_count(3, 0.2, 1.0) == 3
+    assert e2e_frame_count(3, 100.0, 0.001) == 600

@@ -52,9 +52,13 @@ def test_distill_two_teachers_into_one_student(tmp_path):
     losses = []
     cfg = DistillConfig(teachers=tuple(teachers), data=str(photos), out=str(tmp_path / "s.safetensors"),
                         net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
-                        teacher_size=48, crop=32, batch_size=4, iterations=60, lr=5e-3)
+                        teacher_size=48, crop=32, batch_size=4, iterations=60, lr=5e-3, save_every=40)
     out = distill(cfg, log=lambda line: losses.append(line))
     student = load_style(out)
+    # save_every: a snapshot part-way (s_step40), none at the last step (that is `out` itself)
+    assert sorted(p.name for p in tmp_path.glob("s_step*")) == ["s_step40.safetensors"]
+    assert load_style(tmp_path / "s_step40.safetensors").meta["training"]["steps"] == 40
+    assert student.meta["training"]["steps"] == 60
     assert student.styles == ("t0", "t1") and student.config.n_styles == 2
     assert student.meta["training"]["method"] == "distillation"
     assert student.meta["training"]["final_loss"] < 0.5

@@ -185,6 +185,8 @@ def register_distill(subparsers) -> None:
     p.add_argument("--iterations", type=int, default=1500)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=0, metavar="N",
+                   help="also write OUTPUT_stepN.safetensors every N steps (to score a long run part-way)")
     p.add_argument("--photo-slot", action="store_true",
                    help="add an identity 'photo' slot, so --strength interpolates toward the photo")
     p.add_argument("--photo-share", type=float, default=None, metavar="F",

@@ -96,6 +96,8 @@ class DistillConfig:
     photo_share: float | None = None   # fraction of crops given to the "photo" slot, the other slots sharing
                                        # the rest; None: every slot alike (a one-style run with --photo-slot
                                        # then spends half its crops on the photo)
+    save_every: int = 0                # >0: also write <out stem>_step<N>.safetensors every this many steps
+                                       # (to score a long run part-way; the last step writes `out`)
     seed: int = 0                      # seeds init, crops and style choice
     threads: int = 0                   # torch CPU threads (0: torch's default)
 
@@ -265,6 +267,14 @@ def distill(config: DistillConfig, log=print) -> Path:
             avg = sum(history[-100:]) / len(history[-100:])
             g_avg = f", of it Gram {sum(grams[-100:]) / len(grams[-100:]):.4f}" if grams else ""
             log(f"step {step}/{config.iterations} loss {avg:.4f}{g_avg} ({time.perf_counter() - start:.0f} s)")
+        if config.save_every and step % config.save_every == 0 and step < config.iterations:
+            snap = Path(config.out).with_name(f"{Path(config.out).stem}_step{step}.safetensors")
+            _save(snap, config, teachers, student, names, weights, net_config, history, grams, start)
+            log(f"wrote {snap}")
+    return _save(config.out, config, teachers, student, names, weights, net_config, history, grams, start)
+
+
+def _save(out, config, teachers, student, names, weights, net_config, history, grams, start):
     minutes = (time.perf_counter() - start) / 60
     name = config.name or (f"{teachers[0].name}_fast" if len(teachers) == 1 else "multi_fast")
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
@@ -276,8 +286,8 @@ def distill(config: DistillConfig, log=print) -> Path:
     teacher_cfg["style_names"] = names  # with style_weights below: each slot's training weight
     training = {"method": "distillation", "config": teacher_cfg,
                 "distill": {**asdict(config), "net": net_config.to_dict()},
-                "teachers": [str(t.path) for t in teachers],
+                "teachers": [str(t.path) for t in teachers], "steps": len(history),
                 "style_weights": weights, "final_loss": sum(history[-50:]) / len(history[-50:]),
                 "final_gram_loss": sum(grams[-50:]) / len(grams[-50:]) if grams else None,
                 "minutes": round(minutes, 1)}
-    return save_style(config.out, student, name, styles=names, training=training, credit=credit)
+    return save_style(out, student, name, styles=names, training=training, credit=credit)

@@ -120,6 +120,24 @@ def _make_clip(path: Path, width: int, height: int, frames: int) -> Path:
     return path
 
 
+def time_calls(call, repeats: int, seconds: float, clock=time.perf_counter, cap: int = 1000) -> list[float]:
+    """Times ``call()`` at least ``repeats`` times and until the calls cover ``seconds`` (at most
+    ``cap`` calls); returns each call's duration, s. ``clock`` is a parameter so the rule is tested
+    without timing."""
+    times: list[float] = []
+    while len(times) < repeats or (sum(times) < seconds and len(times) < cap):
+        t = clock()
+        call()
+        times.append(clock() - t)
+    return times
+
+
+def e2e_frame_count(frames: int, seconds: float, per_call: float) -> int:
+    """Frames in the end-to-end clip: at least ``frames``, about ``seconds`` at the model-only rate
+    (``per_call`` s/frame), at most 600 so a tiny net's clip stays small."""
+    return max(frames, min(600, round(seconds / per_call)))
+
+
 def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, clip: Path) -> dict:
     """Measure one row in this process (called in a subprocess by :func:`run`)."""
     import torch
@@ -141,14 +159,9 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     stylizer(frame)
     sync()
     first = time.perf_counter() - t
-    times: list[float] = []
-    while len(times) < opts.repeats or (sum(times) < opts.seconds and len(times) < 1000):
-        t = time.perf_counter()
-        stylizer(frame)
-        sync()
-        times.append(time.perf_counter() - t)
+    times = time_calls(lambda: (stylizer(frame), sync()), opts.repeats, opts.seconds)
     per_call = statistics.median(times)
-    n_e2e = max(opts.frames, min(600, round(opts.seconds / per_call)))
+    n_e2e = e2e_frame_count(opts.frames, opts.seconds, per_call)
     with tempfile.TemporaryDirectory() as tmp:
         if n_e2e > opts.frames:
             clip = _make_clip(Path(tmp) / "long.mp4", width, height, n_e2e)

@@ -1,0 +1,157 @@
+"""``fstvideo bench compare``: a style file (e.g. a distilled ``<name>_fast``) against a reference
+(the full model it was distilled from) on the same photos, scored with the reference's own
+training losses: Johnson et al. 2016's relu2_2 content loss against the photo and Gram style loss
+against its painting (VGG16), with the reference's weights. Totals over the photos give one
+percentage per loss ("content +4%": the candidate's summed content loss is 4% above the
+reference's); ``--sheet`` writes photo | reference | candidate rows to look at, as the numbers
+alone reward a periodic pattern that matches the Gram statistics without looking like the painting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fstvideo.bench.quality import at_scale, painting_of, slot_style_weight
+from fstvideo.errors import OptionsError
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def photo_paths(items: list[str]) -> list[Path]:
+    """Files as given and the photos inside folders (sorted); OptionsError if none or one is missing."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_SUFFIXES)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise OptionsError(f"photo not found: {p}")
+    if not out:
+        raise OptionsError("no photos given (files or folders of .jpg/.png)")
+    return out
+
+
+def reference_of(style) -> str:
+    """The default reference: the style a ``<name>_fast`` file was distilled from (its name)."""
+    if style.name.endswith("_fast"):
+        return style.name[: -len("_fast")]
+    raise OptionsError(f"style '{style.name}' is not a <name>_fast file: pass --reference STYLE")
+
+
+def _net(style, slot: str):
+    net = style.build("cpu")
+    net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
+    from fstvideo.styles import trained_scale
+    return at_scale(net, trained_scale(style)), net.multiple
+
+
+def compare(candidate, reference, slot: str, photos: list[Path], size: int, vgg_weights: str | None = None) -> dict:
+    """Per-photo and total weighted content/style losses of both styles' outputs (the reference's
+    definitions and weights) and the outputs themselves (HxWx3 uint8, for a sheet)."""
+    from fstvideo.train import losses
+    from fstvideo.train.data import load_painting
+    from fstvideo.train.vgg import VGGFeatures
+    cfg = (reference.meta.get("training") or {}).get("config") or {}
+    cw, sw = float(cfg.get("content_weight", 1.0)), slot_style_weight(reference, slot)
+    layers = dict(cfg.get("style_layers") or [(n, 1.0) for n in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")])
+    content_layer = cfg.get("content_layer", "relu2_2")
+    vgg = VGGFeatures(tuple(layers) + (content_layer,), weights_path=vgg_weights)
+    painting = load_painting(painting_of(reference, slot), int(cfg.get("style_size", 256)))
+    nets = {"reference": _net(reference, slot), "candidate": _net(candidate, slot)}
+    m = int(np.lcm(nets["reference"][1], nets["candidate"][1]))  # crop (not pad) so both see the same pixels
+    rows, images = [], []
+    with torch.no_grad():
+        grams = {k: losses.gram(v) for k, v in vgg(painting).items() if k in layers}
+        for path in photos:
+            photo = load_painting(path, size)
+            photo = photo[:, :, : photo.shape[2] // m * m, : photo.shape[3] // m * m]
+            target = vgg(photo)[content_layer]
+            row, outs = {"photo": path.name}, [photo]
+            for key, (net, _) in nets.items():
+                y = net(photo).clamp(0, 1)
+                f = vgg(y)
+                row[key] = {"content": cw * float(losses.content_loss(f[content_layer], target)),
+                            "style": sw * float(losses.style_loss(f, grams, layers))}
+                outs.append(y)
+            rows.append(row)
+            images.append([(o[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for o in outs])
+    total = {key: {loss: sum(r[key][loss] for r in rows) for loss in ("content", "style")} for key in nets}
+    change = {loss: 100 * (total["candidate"][loss] / total["reference"][loss] - 1) for loss in ("content", "style")}
+    return {"candidate": candidate.name, "reference": reference.name, "slot": slot, "size": size,
+            "content_weight": cw, "style_weight": sw, "rows": rows, "total": total, "change_pct": change,
+            "images": images}
+
+
+def sheet(images: list[list[np.ndarray]], height: int = 256) -> np.ndarray:
+    """One row per photo (photo | reference | candidate), each scaled to ``height`` px; HxWx3 uint8."""
+    from PIL import Image
+    rows = []
+    for trio in images:
+        tiles = [np.asarray(Image.fromarray(t).resize((round(t.shape[1] * height / t.shape[0]), height),
+                                                      Image.LANCZOS)) for t in trio]
+        rows.append(np.concatenate(tiles, axis=1))
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
+def table(result: dict) -> str:
+    lines = [f"compare: {result['candidate']} vs {result['reference']} [{result['slot']}], photos at "
+             f"{result['size']} px; {result['reference']}'s weighted VGG16 losses (style weight "
+             f"{result['style_weight']:.4g}), lower is better",
+             f"{'photo':28s} {'content ref':>12s} {'content':>10s} {'style ref':>10s} {'style':>10s}"]
+    for r in result["rows"] + [{"photo": "total", **result["total"]}]:
+        lines.append(f"{r['photo'][:28]:28s} {r['reference']['content']:12.3f} {r['candidate']['content']:10.3f} "
+                     f"{r['reference']['style']:10.3f} {r['candidate']['style']:10.3f}")
+    c = result["change_pct"]
+    lines.append(f"candidate vs reference: content {c['content']:+.1f}%, style {c['style']:+.1f}%")
+    return "\n".join(lines)
+
+
+def _write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(".tmp-" + path.name)
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def run_compare(a: argparse.Namespace) -> int:
+    from fstvideo.styles import load_style
+    if a.size < 16:
+        raise OptionsError("--size must be >= 16")
+    candidate = load_style(a.style)
+    reference = load_style(a.reference or reference_of(candidate))
+    slot = a.slot or reference.styles[0]
+    if slot == "photo" or slot not in reference.styles or slot not in candidate.styles:
+        raise OptionsError(f"slot '{slot}' must be a style of both {candidate.name} "
+                           f"({', '.join(candidate.styles)}) and {reference.name} ({', '.join(reference.styles)})")
+    result = compare(candidate, reference, slot, photo_paths(a.photos), a.size, a.vgg_weights)
+    images = result.pop("images")
+    text = json.dumps(result) if a.json else table(result)
+    print(text)
+    save = Path(a.save or Path("runs") / "bench" / f"compare-{candidate.name}.txt")
+    _write(save, lambda p: p.write_text(text + "\n"))
+    if a.sheet:
+        from PIL import Image
+        _write(Path(a.sheet), lambda p: Image.fromarray(sheet(images)).save(p, quality=90))  # format from the suffix
+    return 0
+
+
+def register(bench_subparsers) -> None:
+    p = bench_subparsers.add_parser("compare", help="a (fast) style vs its full model on photos: VGG16 losses in %")
+    p.add_argument("photos", nargs="+", help="photos or folders of photos")
+    p.add_argument("--style", required=True, help="candidate style name or file (e.g. starry_night_fast)")
+    p.add_argument("--reference", help="reference style (default: the candidate's name without _fast)")
+    p.add_argument("--slot", help="which style of the files (default: the reference's first)")
+    p.add_argument("--size", type=int, default=384, help="photos' longest side, px")
+    p.add_argument("--sheet", help="also write photo | reference | candidate rows to this JPEG")
+    p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (default: found as for training)")
+    p.add_argument("--save", help="table file (default runs/bench/compare-<style>.txt)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_compare)
