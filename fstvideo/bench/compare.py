@@ -3,8 +3,9 @@
 training losses: Johnson et al. 2016's relu2_2 content loss against the photo and Gram style loss
 against its painting (VGG16), with the reference's weights. Totals over the photos give one
 percentage per loss ("content +4%": the candidate's summed content loss is 4% above the
-reference's); ``--sheet`` writes photo | reference | candidate rows to look at, as the numbers
-alone reward a periodic pattern that matches the Gram statistics without looking like the painting.
+reference's), with the energy of a lattice locked to the pixel grid beside them. ``--sheet``
+writes photo | reference | candidate rows to look at: the numbers alone reward a periodic pattern
+that matches the Gram statistics without looking like the painting.
 """
 from __future__ import annotations
 
@@ -78,11 +79,12 @@ def compare(candidate, reference, slot: str, photos: list[Path], size: int, vgg_
                 y = net(photo).clamp(0, 1)
                 f = vgg(y)
                 row[key] = {"content": cw * float(losses.content_loss(f[content_layer], target)),
-                            "style": sw * float(losses.style_loss(f, grams, layers))}
+                            "style": sw * float(losses.style_loss(f, grams, layers)),
+                            "grid": float(losses.grid_pattern(y, m)) * 255 ** 2}  # lattice energy, levels^2
                 outs.append(y)
             rows.append(row)
             images.append([(o[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for o in outs])
-    total = {key: {loss: sum(r[key][loss] for r in rows) for loss in ("content", "style")} for key in nets}
+    total = {key: {loss: sum(r[key][loss] for r in rows) for loss in ("content", "style", "grid")} for key in nets}
     change = {loss: 100 * (total["candidate"][loss] / total["reference"][loss] - 1) for loss in ("content", "style")}
     return {"candidate": candidate.name, "reference": reference.name, "slot": slot, "size": size,
             "content_weight": cw, "style_weight": sw, "rows": rows, "total": total, "change_pct": change,
@@ -105,12 +107,15 @@ def table(result: dict) -> str:
     lines = [f"compare: {result['candidate']} vs {result['reference']} [{result['slot']}], photos at "
              f"{result['size']} px; {result['reference']}'s weighted VGG16 losses (style weight "
              f"{result['style_weight']:.4g}), lower is better",
-             f"{'photo':28s} {'content ref':>12s} {'content':>10s} {'style ref':>10s} {'style':>10s}"]
+             f"{'photo':28s} {'content ref':>12s} {'content':>10s} {'style ref':>10s} {'style':>10s} "
+             f"{'grid ref':>9s} {'grid':>9s}"]
     for r in result["rows"] + [{"photo": "total", **result["total"]}]:
-        lines.append(f"{r['photo'][:28]:28s} {r['reference']['content']:12.3f} {r['candidate']['content']:10.3f} "
-                     f"{r['reference']['style']:10.3f} {r['candidate']['style']:10.3f}")
+        ref, cand = r["reference"], r["candidate"]
+        lines.append(f"{r['photo'][:28]:28s} {ref['content']:12.3f} {cand['content']:10.3f} {ref['style']:10.3f} "
+                     f"{cand['style']:10.3f} {ref['grid']:9.1f} {cand['grid']:9.1f}")
     c = result["change_pct"]
     lines.append(f"candidate vs reference: content {c['content']:+.1f}%, style {c['style']:+.1f}%")
+    lines.append("grid: energy of a pattern locked to the nets' pixel grid (train.losses.grid_pattern), squared levels")
     return "\n".join(lines)
 
 
