@@ -173,3 +173,31 @@ def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
     with pytest.raises(d.DistillError, match="painting"):
         d.distill(DistillConfig(**{**cfg.__dict__, "teachers": (bare,), "out": str(tmp_path / "s2.safetensors")}),
                   log=lambda line: None)
+
+
+def test_painting_style_scale_is_linear_in_the_first_step_loss(tmp_path):
+    # Same seed, same first batch: the logged first-step loss is content + TV + scale * style, so
+    # scales 0, 1, 2 give equally spaced losses, and the spacing (the style term) is positive.
+    import re
+
+    from fstvideo.train import distill as d
+    painting = SHARED / "styles" / "starry_night.jpg"
+    photos = copy_photos(tmp_path, 2)
+    if not painting.is_file():
+        pytest.skip("../shared/styles not present")
+    random_vgg(tmp_path / "vgg.safetensors")
+    torch.manual_seed(0)
+    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+    training = {"config": {"styles": [str(painting)], "style_size": 64}, "style_weights": [1000.0]}
+    teacher = str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
+    losses = []
+    for scale in (0.0, 1.0, 2.0):
+        lines = []
+        d.distill(DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / f"s{scale}.safetensors"),
+                                net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
+                                teacher_size=48, crop=32, batch_size=2, iterations=1, pixel_weight=0.0,
+                                painting_weight=1.0, painting_style_scale=scale,
+                                vgg_weights=str(tmp_path / "vgg.safetensors")), log=lines.append)
+        losses.append(float(re.search(r"loss ([0-9.]+)", lines[-1]).group(1)))
+    assert losses[1] - losses[0] > 1e-3
+    assert losses[2] - losses[1] == pytest.approx(losses[1] - losses[0], abs=3e-4)

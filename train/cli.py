@@ -205,6 +205,8 @@ def register_distill(subparsers) -> None:
                    help="weight of the L1 + gradient loss against the teacher's output (0: off)")
     p.add_argument("--painting-weight", type=float, default=0.0, metavar="W",
                    help="add the teacher's own training loss (content vs the photo, Gram vs its painting, TV)")
+    p.add_argument("--painting-style-scale", type=float, default=1.0, metavar="S",
+                   help="scale the teacher's style weight in --painting-weight's loss (>1: more texture, less photo)")
     p.add_argument("--lowpass-weight", type=float, default=0.0, metavar="W",
                    help="add an L1 loss on 8x8-block means against the teacher's output (its palette, not its strokes)")
     p.add_argument("--out-lr-scale", type=float, default=1.0, metavar="S",

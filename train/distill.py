@@ -84,6 +84,9 @@ class DistillConfig:
     painting_weight: float = 0.0       # >0: weight of the teacher's own training loss (Johnson et al. 2016:
                                        # relu2_2 content loss against the photo, Gram style loss against the
                                        # painting, TV, out-of-range; the teacher's weights); needs its painting
+    painting_style_scale: float = 1.0  # multiplies the teacher's style weight in the painting loss: at the
+                                       # teacher's balance the small student settles at a lower content and a
+                                       # higher style loss than the teacher; >1 moves it along that trade-off
     lowpass_weight: float = 0.0        # >0: weight of the L1 between 8x8-block means of the student's and the
                                        # teacher's outputs (losses.lowpass_l1): the teacher's palette and
                                        # tones, with the texture inside each block left to the painting loss
@@ -256,7 +259,7 @@ def distill(config: DistillConfig, log=print) -> Path:
             with torch.no_grad():
                 fx = vgg(x.contiguous(memory_format=torch.channels_last), stop="relu2_2")
             own = (cw * content_loss(fo["relu2_2"], fx["relu2_2"]) + tw * total_variation(out) + rw * out_of_range(out)
-                   + style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
+                   + config.painting_style_scale * style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
             loss = loss + config.painting_weight * own
         opt.zero_grad(set_to_none=True)
         loss.backward()
