@@ -35,6 +35,20 @@ def random_vgg(path: Path) -> Path:
     return path
 
 
+def painting_teacher(tmp_path: Path, **config) -> str:
+    """A tiny teacher whose training config names the shared starry_night painting (style weight
+    1000, painting at 64 px, ``config`` added), with random VGG16 weights at tmp_path/vgg.safetensors;
+    skips the test without ../shared/styles."""
+    painting = SHARED / "styles" / "starry_night.jpg"
+    if not painting.is_file():
+        pytest.skip("../shared/styles not present")
+    random_vgg(tmp_path / "vgg.safetensors")
+    torch.manual_seed(0)
+    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+    training = {"config": {"styles": [str(painting)], "style_size": 64, **config}, "style_weights": [1000.0]}
+    return str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
+
+
 def test_distill_loss_known_answers():
     x = torch.rand(2, 3, 8, 8)
     assert float(distill_loss(x, x, 1.0)) == 0.0
@@ -131,16 +145,9 @@ def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
     # config) and the photo; pixel_weight 0 drops the L1 term, lowpass_weight keeps the palette;
     # the photo slot gets a zero Gram target at weight 0. A teacher naming no painting: DistillError.
     from fstvideo.train import distill as d
-    painting = SHARED / "styles" / "starry_night.jpg"
     photos = copy_photos(tmp_path, 2)
-    if not painting.is_file():
-        pytest.skip("../shared/styles not present")
-    random_vgg(tmp_path / "vgg.safetensors")
-    torch.manual_seed(0)
+    teacher = painting_teacher(tmp_path, content_weight=1.0, tv_weight=1.0)
     tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
-    training = {"config": {"styles": [str(painting)], "style_size": 64, "content_weight": 1.0, "tv_weight": 1.0},
-                "style_weights": [1000.0]}
-    teacher = str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
     grams = []
     real = d.painting_grams
     monkeypatch.setattr(d, "painting_grams", lambda t, slot, v: grams.append(slot) or real(t, slot, v))
@@ -181,15 +188,8 @@ def test_painting_style_scale_is_linear_in_the_first_step_loss(tmp_path):
     import re
 
     from fstvideo.train import distill as d
-    painting = SHARED / "styles" / "starry_night.jpg"
     photos = copy_photos(tmp_path, 2)
-    if not painting.is_file():
-        pytest.skip("../shared/styles not present")
-    random_vgg(tmp_path / "vgg.safetensors")
-    torch.manual_seed(0)
-    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
-    training = {"config": {"styles": [str(painting)], "style_size": 64}, "style_weights": [1000.0]}
-    teacher = str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
+    teacher = painting_teacher(tmp_path)
     losses = []
     for scale in (0.0, 1.0, 2.0):
         lines = []

@@ -20,22 +20,19 @@ import torch
 from fstvideo.bench.quality import at_scale, painting_of, slot_style_weight
 from fstvideo.errors import OptionsError
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
 def photo_paths(items: list[str]) -> list[Path]:
-    """Files as given and the photos inside folders (sorted); OptionsError if none or one is missing."""
+    """Files as given and the photos inside folders (``train.data.find_images``: recursive, sorted);
+    OptionsError if a file is missing."""
+    from fstvideo.train.data import find_images
     out: list[Path] = []
     for item in items:
         p = Path(item).expanduser()
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in PHOTO_SUFFIXES)
+            out += find_images(p)
         elif p.is_file():
             out.append(p)
         else:
             raise OptionsError(f"photo not found: {p}")
-    if not out:
-        raise OptionsError("no photos given (files or folders of .jpg/.png)")
     return out
 
 
