@@ -170,7 +170,9 @@ def test_fast_encodes_ultrafast_unless_told(make_clip, tmp_path):
 
 def test_ctrl_c_removes_temp_and_exits_130(style, tmp_path):
     from conftest import write_clip
-    src = write_clip(tmp_path / "long.mp4", [i * 40 for i in range(400)], size=(160, 120))
+    # 2000 frames (~20 s of converting): long enough that a busy machine cannot finish it before the
+    # signal lands (400 frames did, once, under load)
+    src = write_clip(tmp_path / "long.mp4", [i * 40 for i in range(2000)], size=(160, 120))
     out = tmp_path / "out.mp4"
     p = subprocess.Popen([sys.executable, "-m", "fstvideo.cli", "convert", str(src), "--style", style,
                           "-o", str(out)], stderr=subprocess.PIPE, text=True)

@@ -87,17 +87,25 @@ FAST_STAGES: tuple[dict, ...] = (
 # the second stage doubles the style weight (painting_style_scale) to move it along that trade-off.
 POLISH_COMMON = dict(photo_slot=True, photo_share=0.1, pixel_weight=0.0, painting_weight=1.0, lowpass_weight=30.0,
                      lattice_weight=3000.0, out_lr_scale=0.01, crop=256, batch_size=2)
-POLISH_STAGES: dict[str, tuple[dict, ...]] = {  # style -> its stages, each from the previous one's file
+# style -> its stages, each from the previous one's file unless it names another: "init" = k starts
+# from stage k's file (0: the extracted one)
+POLISH_STAGES: dict[str, tuple[dict, ...]] = {
     "starry_night": (dict(iterations=2000, lr=1e-3), dict(iterations=600, lr=5e-4, painting_style_scale=2.0)),
     "wave": (dict(iterations=900, lr=1e-3), dict(iterations=300, lr=5e-4, painting_style_scale=2.0)),
     "the_scream": (dict(iterations=300, lr=5e-4, painting_style_scale=2.0),),  # already near: one short stage
+    # stop 18: two short stages side by side from the extracted file (the x1 stage alone: content
+    # -20%, style +33%; the x2 stage alone: +47%, -15%), averaged below
+    "composition_vii": (dict(iterations=300, lr=5e-4), dict(iterations=300, lr=5e-4, painting_style_scale=2.0, init=0)),
+    # stop 18: x2 levels off at style +58% (content -8%) by 500 steps; x4 trades content for style
+    # about 1:1 from there (+8%, +40%): the small net's limit for this painting's flat facets
+    "udnie": (dict(iterations=600, lr=5e-4, painting_style_scale=2.0), dict(iterations=300, lr=5e-4, painting_style_scale=4.0)),
 }
 # The shipped file is a weight average of the last two stages' files (weight-space ensembling,
 # Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"), this weight on the last: for
 # starry_night the style-x2 stage overshoots (style loss 18-23% below the full model's, content
 # 5-13% above) and the x1 stage undershoots (style 23-29% above, content 23-26% below), so their
 # average lands between; wave's x2 stage is still short of its full model's style loss: kept whole.
-POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0}
+POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0, "composition_vii": 0.5, "udnie": 1.0}
 
 
 def average_styles(a: Path, b: Path, out: Path, weight: float) -> Path:
@@ -116,6 +124,17 @@ def average_styles(a: Path, b: Path, out: Path, weight: float) -> Path:
 def _polished(path: Path) -> bool:
     from fstvideo.styles import load_style
     return path.exists() and ((load_style(path).meta.get("training") or {}).get("distill") or {}).get("painting_weight", 0) > 0
+
+
+def _stage_words(stages: tuple[dict, ...]) -> str:
+    """'300 steps at style weight x1 and, from the extracted file, 300 steps at style weight x2'."""
+    words = []
+    for k, st in enumerate(stages):
+        start = st.get("init", k)
+        joint = "" if k == 0 else " then " if start == k else \
+            f" and, from {'the extracted file' if start == 0 else f'stage {start}'}, "
+        words.append(f"{joint}{st['iterations']} steps at style weight x{st.get('painting_style_scale', 1.0):g}")
+    return "".join(words)
 
 
 def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
@@ -149,10 +168,12 @@ def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
         log(f"wrote {extract_styles(fast_style, [name, 'photo'], init, name=f'{name}_fast')}")
         files = [init]
         for k, stage in enumerate(stages, 1):
+            stage = dict(stage)
+            start = files[stage.pop("init", k - 1)]
             files.append(RUNS / f"{name}_fast-polish-{k}.safetensors")
             if not files[-1].exists():
                 distill(DistillConfig(teachers=(str(ASSETS / f"{name}.safetensors"),), data=str(SHARED / "photos"),
-                                      out=str(files[-1]), init=str(files[-2]), name=f"{name}_fast", threads=2,
+                                      out=str(files[-1]), init=str(start), name=f"{name}_fast", threads=2,
                                       **POLISH_COMMON, **stage), log=log)
         weight = POLISH_AVERAGE.get(name, 1.0)
         if weight < 1.0:
@@ -223,8 +244,7 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
         for name, stages in POLISH_STAGES.items():
             f = ASSETS / f"{name}_fast.safetensors"
             if _polished(f):
-                steps = " then ".join(f"{st['iterations']} steps at style weight x{st.get('painting_style_scale', 1.0):g}"
-                                      for st in stages)
+                steps = _stage_words(stages)
                 lines += [f"`{name}_fast.safetensors` was then polished alone (`POLISH_STAGES`): {steps}, on `{name}`'s",
                           "own training loss against its painting, 8x8-block means of its output and the lattice penalty;",
                           (f"the file is the average of the last two stages' weights ({POLISH_AVERAGE[name]:g} of the last)."

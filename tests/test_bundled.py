@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from fstvideo import NetConfig, TransformerNet, load_style, save_style
+from fstvideo.train.bundled import POLISH_AVERAGE, POLISH_STAGES, _stage_words, average_styles
+
+
+def _file(path, seed, styles=("a", "photo")):
+    torch.manual_seed(seed)
+    net = TransformerNet(NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True, n_styles=len(styles)))
+    return save_style(path, net, "tiny_fast", styles=list(styles))
+
+
+def test_average_styles_known_answers(tmp_path):
+    # Weight 0 gives the first file, 1 the second, 0.5 the elementwise mean (files hold fp16, so
+    # up to its rounding); the average is recorded.
+    a, b = _file(tmp_path / "a.safetensors", 0), _file(tmp_path / "b.safetensors", 1)
+    sa, sb = load_style(a), load_style(b)
+    for w in (0.0, 0.5, 1.0):
+        out = load_style(average_styles(a, b, tmp_path / f"m{w}.safetensors", w))
+        for k in sa.state:
+            want = (1 - w) * sa.state[k].float() + w * sb.state[k].float()
+            assert torch.allclose(out.state[k].float(), want.to(out.state[k].dtype).float(), atol=1e-6), k
+        assert out.meta["training"]["average"]["weight"] == w
+    with pytest.raises(ValueError, match="differ"):
+        average_styles(a, _file(tmp_path / "c.safetensors", 2, styles=("b", "photo")), tmp_path / "x.safetensors", 0.5)
+
+
+def test_polish_recipe_reads_as_run():
+    # A stage starts from the previous stage's file unless it names one (0: the extracted file).
+    assert _stage_words(POLISH_STAGES["starry_night"]) == \
+        "2000 steps at style weight x1 then 600 steps at style weight x2"
+    assert _stage_words(POLISH_STAGES["composition_vii"]) == \
+        "300 steps at style weight x1 and, from the extracted file, 300 steps at style weight x2"
+    for name, stages in POLISH_STAGES.items():
+        assert all(0 <= st.get("init", k) <= k for k, st in enumerate(stages)), name
+        assert 0 < POLISH_AVERAGE.get(name, 1.0) <= 1.0
