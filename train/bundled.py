@@ -106,7 +106,8 @@ POLISH_STAGES: dict[str, tuple[dict, ...]] = {
 # Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"), this weight on the last: for
 # starry_night the style-x2 stage overshoots (style loss 18-23% below the full model's, content
 # 5-13% above) and the x1 stage undershoots (style 23-29% above, content 23-26% below), so their
-# average lands between; wave's x2 stage is still short of its full model's style loss: kept whole.
+# average lands between (composition_vii likewise, stop 18); wave's and udnie's last stages are
+# still short of their full models' style loss: kept whole.
 POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0, "composition_vii": 0.5, "udnie": 1.0}
 
 
