@@ -129,12 +129,17 @@ def _polished(path: Path) -> bool:
     return path.exists() and ((load_style(path).meta.get("training") or {}).get("distill") or {}).get("painting_weight", 0) > 0
 
 
+def _start(stage: dict, k: int) -> int:
+    """Which file polish stage ``k`` (1-based) starts from: 0 the extracted file, j stage j's."""
+    return stage.get("init", k - 1)
+
+
 def _stage_words(stages: tuple[dict, ...]) -> str:
     """'300 steps at style weight x1 and, from the extracted file, 300 steps at style weight x2'."""
     words = []
-    for k, st in enumerate(stages):
-        start = st.get("init", k)
-        joint = "" if k == 0 else " then " if start == k else \
+    for k, st in enumerate(stages, 1):
+        start = _start(st, k)
+        joint = "" if k == 1 else " then " if start == k - 1 else \
             f" and, from {'the extracted file' if start == 0 else f'stage {start}'}, "
         words.append(f"{joint}{st['iterations']} steps at style weight x{st.get('painting_style_scale', 1.0):g}")
     return "".join(words)
@@ -171,13 +176,13 @@ def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
         log(f"wrote {extract_styles(fast_style, [name, 'photo'], init, name=f'{name}_fast')}")
         files = [init]
         for k, stage in enumerate(stages, 1):
-            stage = dict(stage)
-            start = files[stage.pop("init", k - 1)]
+            start = files[_start(stage, k)]
             files.append(RUNS / f"{name}_fast-polish-{k}.safetensors")
             if not files[-1].exists():
+                options = {key: v for key, v in stage.items() if key != "init"}
                 distill(DistillConfig(teachers=(str(ASSETS / f"{name}.safetensors"),), data=str(SHARED / "photos"),
                                       out=str(files[-1]), init=str(start), name=f"{name}_fast", threads=2,
-                                      **POLISH_COMMON, **stage), log=log)
+                                      **POLISH_COMMON, **options), log=log)
         weight = POLISH_AVERAGE.get(name, 1.0)
         if weight < 1.0:
             log(f"wrote {average_styles(files[-2], files[-1], out, weight)}")
