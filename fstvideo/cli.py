@@ -16,7 +16,8 @@ _REGISTERED = [
     ("fstvideo.gui.app", "register"),
     ("fstvideo.export", "register"),
 ]
-_BENCH = ["fstvideo.bench.quality", "fstvideo.bench.compare", "fstvideo.bench.temporal", "fstvideo.bench.speed"]
+_BENCH = ["fstvideo.bench.quality", "fstvideo.bench.compare", "fstvideo.bench.temporal", "fstvideo.bench.speed",
+          "fstvideo.bench.clip"]
 
 
 class _Parser(argparse.ArgumentParser):

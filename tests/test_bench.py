@@ -47,3 +47,24 @@ def test_time_calls_covers_repeats_and_seconds_without_timing():
     assert e2e_frame_count(3, 0.2, 0.01) == 20
     assert e2e_frame_count(3, 0.2, 1.0) == 3
     assert e2e_frame_count(3, 100.0, 0.001) == 600
+
+
+def test_bench_convert_rounds_on_a_real_clip(tmp_path, capsys):
+    # Interleaved rounds of model-only and convert on one decoded file; the summary is the medians
+    # and their ratio; the converted file is temporary. A missing clip: one line, exit 2.
+    from fstvideo.bench.speed import _make_clip
+    clip = _make_clip(tmp_path / "pan.mp4", 96, 64, 6)
+    save = tmp_path / "bench" / "convert.txt"
+    rc = main(["bench", "convert", str(clip), "--fast", "--rounds", "2", "--json", "--save", str(save)])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["width"], out["height"], out["frames"]) == (96, 64, 6)
+    assert out["style"] == "starry_night_fast" and out["preset"] == "ultrafast"
+    assert [r["round"] for r in out["rounds"]] == [1, 2]
+    assert all(r["fps_model"] > 0 and r["fps_convert"] > 0 and r["frames"] == 6 for r in out["rounds"])
+    assert abs(out["ratio"] - out["fps_convert"] / out["fps_model"]) < 1e-9
+    assert "ratio of the medians" in save.read_text() and json.loads(save.with_suffix(".json").read_text())["rounds"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench", "pan.mp4"]
+    assert main(["bench", "convert", str(tmp_path / "missing.mp4")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.mp4" in err[0]

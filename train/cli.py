@@ -166,9 +166,17 @@ def run_stylize(a: argparse.Namespace) -> int:
 def run_distill(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
+    from fstvideo.styles import load_style
+
     from .distill import DistillConfig, distill
     # Every option named like a DistillConfig field maps onto it; unset ones keep the field's default.
     given = {f.name: getattr(args, f.name) for f in fields(DistillConfig) if getattr(args, f.name, None) is not None}
+    # The student's architecture: the --init file's (a grown file goes on growing), else FAST_CONFIG; then
+    # --widths/--fine widen it.
+    net = load_style(args.init).config if args.init else FAST_CONFIG
+    if args.widths or args.fine is not None:
+        net = replace(net, widths=tuple(args.widths or net.widths), fine=net.fine if args.fine is None else args.fine)
+    given["net"] = net
     print(f"wrote {distill(DistillConfig(**given, teachers=tuple(args.teacher), out=args.output))}")
     return 0
 
@@ -212,6 +220,11 @@ def register_distill(subparsers) -> None:
     p.add_argument("--out-lr-scale", type=float, default=1.0, metavar="S",
                    help="output conv's learning rate relative to --lr (0.01 with --painting-weight)")
     p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (--gram-weight)")
-    p.add_argument("--init", default=None, metavar="FILE", help="start from this student style file")
+    p.add_argument("--init", default=None, metavar="FILE",
+                   help="start from this student style file (with --widths/--fine: widened, same outputs)")
+    p.add_argument("--widths", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
+                   help=f"student channels at full (unused), 1/4 and 1/8 resolution (default {FAST_CONFIG.widths})")
+    p.add_argument("--fine", type=int, default=None, metavar="C",
+                   help=f"student channels of the 1/2-resolution output stage (default {FAST_CONFIG.fine})")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=run_distill)

@@ -39,6 +39,7 @@ from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
 from .data import find_images, load_painting, to_chw
+from .grow import can_grow, grow
 from .losses import (content_loss, gram, grid_pattern, lowpass_l1, out_of_range, spectral_excess, style_loss,
                      total_variation)
 from .vgg import JOHNSON_STYLE, VGGFeatures
@@ -90,10 +91,13 @@ class DistillConfig:
     lowpass_weight: float = 0.0        # >0: weight of the L1 between 8x8-block means of the student's and the
                                        # teacher's outputs (losses.lowpass_l1): the teacher's palette and
                                        # tones, with the texture inside each block left to the painting loss
-    out_lr_scale: float = 1.0          # the output conv's lr relative to lr (as TrainConfig.out_lr_scale:
-                                       # 0.01 with painting_weight, else its pixels move too far per step)
+    out_lr_scale: float = 1.0          # lr of the net's `out` layer relative to lr (as TrainConfig.out_lr_scale:
+                                       # 0.01 with painting_weight, else its pixels move too far per step). With
+                                       # `fine` > 0, `out` is the 1/4 -> 1/2 resolution stage, not the last conv:
+                                       # 0.01 then all but freezes it (stop 19: 1 let udnie's style loss fall)
     vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0); default: weights.find_vgg
-    init: str = ""                     # student style file to start from (same architecture and slots)
+    init: str = ""                     # student style file to start from (same slots; same architecture, or
+                                       # one `net` widens: grow.grow keeps its outputs)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
                                        # strength then interpolates norms toward it (StylizerOptions)
     photo_share: float | None = None   # fraction of crops given to the "photo" slot, the other slots sharing
@@ -205,10 +209,14 @@ def distill(config: DistillConfig, log=print) -> Path:
         raise DistillError(f"--crop must be a multiple of {student.multiple} for this architecture (got {config.crop})")
     if config.init:
         init = load_style(config.init)
-        if init.config != net_config or tuple(init.styles) != tuple(names):
+        state = {k: v.float() for k, v in init.state.items()}
+        if init.config != net_config and can_grow(init.config, net_config) and tuple(init.styles) == tuple(names):
+            student = grow(state, init.config, net_config, seed=config.seed).train()  # same outputs, more channels
+        elif init.config != net_config or tuple(init.styles) != tuple(names):
             raise DistillError(f"--init {config.init}: {init.config} with slots {init.styles} differs from "
-                               f"{net_config} with slots {tuple(names)}")
-        student.load_state_dict({k: v.float() for k, v in init.state.items()})
+                               f"{net_config} with slots {tuple(names)} (only widths and fine may grow)")
+        else:
+            student.load_state_dict(state)
     out_ids = {id(p) for p in student.out.parameters()}
     opt = torch.optim.Adam([{"params": [p for p in student.parameters() if id(p) not in out_ids]},
                             {"params": list(student.out.parameters()), "lr": config.lr * config.out_lr_scale}],
