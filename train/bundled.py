@@ -149,6 +149,11 @@ def _start(stage: dict, k: int) -> int:
     return stage.get("init", k - 1)
 
 
+def _average_with(name: str) -> int:
+    """The stage (1-based) whose file the last polish stage of ``name`` is averaged with."""
+    return POLISH_AVERAGE_WITH.get(name, len(POLISH_STAGES[name]) - 1)
+
+
 def _stage_words(stages: tuple[dict, ...]) -> str:
     """'300 steps at style weight x1 and, from the extracted file, 300 steps at style weight x2'."""
     words = []
@@ -207,7 +212,7 @@ def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
                 distill(polish_config(name, stage, start, files[-1]), log=log)
         weight = POLISH_AVERAGE.get(name, 1.0)
         if weight < 1.0:
-            log(f"wrote {average_styles(files[POLISH_AVERAGE_WITH.get(name, -2)], files[-1], out, weight)}")
+            log(f"wrote {average_styles(files[_average_with(name)], files[-1], out, weight)}")
         else:
             shutil.copyfile(files[-1], out)
 
@@ -278,7 +283,7 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
                 lines += [f"`{name}_fast.safetensors` was then polished alone (`POLISH_STAGES`): {steps}, on `{name}`'s",
                           "own training loss against its painting, 8x8-block means of its output and the lattice penalty;",
                           (f"the file is the weight average of the last stage ({POLISH_AVERAGE[name]:g}) and stage "
-                           f"{POLISH_AVERAGE_WITH.get(name, len(stages) - 1)}."
+                           f"{_average_with(name)}."
                            if POLISH_AVERAGE.get(name, 1.0) < 1.0 else "the file is the last stage's."),
                           f"It no longer matches its slot in `{MULTI}_fast`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -30,8 +30,9 @@ def grow(state: dict[str, torch.Tensor], small: NetConfig, big: NetConfig, seed:
     ``big`` is not ``small`` widened (:func:`can_grow`)."""
     if not can_grow(small, big):
         raise ValueError(f"cannot grow {small} into {big}: only widths and fine may grow")
-    torch.manual_seed(seed)
-    net = TransformerNet(big)
+    with torch.random.fork_rng():  # the new channels' init is seeded; the caller's RNG state is left alone
+        torch.manual_seed(seed)
+        net = TransformerNet(big)
     new = net.state_dict()
     for key, old in state.items():
         t = new[key].clone()

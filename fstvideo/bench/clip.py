@@ -23,6 +23,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .report import save_table
+
 
 @dataclass(frozen=True)
 class ClipBenchOptions:
@@ -35,8 +37,6 @@ class ClipBenchOptions:
 
 
 def run(opts: ClipBenchOptions, log=print) -> dict:
-    import torch
-
     from ..media import REALTIME_PRESET, VideoOptions, open_media
     from ..pipeline import ConvertOptions, convert, default_workers
     from ..styles import DEFAULT_STYLE, load_style, resolve_fast, trained_scale
@@ -58,7 +58,6 @@ def run(opts: ClipBenchOptions, log=print) -> dict:
         stylizer(f)
     workers = default_workers(stylizer)
     video = VideoOptions(preset=REALTIME_PRESET) if opts.fast else VideoOptions()
-    threads = torch.get_num_threads()
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / ("out" + (".gif" if info.kind == "gif" else ".mp4"))
@@ -68,7 +67,6 @@ def run(opts: ClipBenchOptions, log=print) -> dict:
                 stylizer(f)
             model = len(frames) / (time.perf_counter() - t)
             result = convert(opts.clip, out, stylizer, options=ConvertOptions(workers=workers, video=video))
-            torch.set_num_threads(threads)  # workers set their own thread counts
             rounds.append({"round": k, "fps_model": model, "fps_convert": result.fps,
                            "ratio": result.fps / model, "frames": result.frames})
             log(f"round {k}: model {model:.1f} frames/s, convert {result.fps:.1f} ({result.fps / model:.2f}x)")
@@ -100,10 +98,7 @@ def _handler(args) -> int:
                                max_frames=args.max_frames), log=lambda s: print(s, file=sys.stderr))
     header = (f"fstvideo bench convert — torch {torch.__version__}, {os.cpu_count()} CPUs, "
               f"{torch.backends.cpu.get_cpu_capability()}")
-    save = Path(args.save)
-    save.parent.mkdir(parents=True, exist_ok=True)
-    save.write_text(header + "\n" + table(res) + "\n")
-    save.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    save = save_table(Path(args.save), header + "\n" + table(res), res)
     if args.json:
         print(json.dumps(res))
     else:

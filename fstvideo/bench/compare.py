@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from fstvideo.bench.quality import at_scale, painting_of, slot_style_weight
+from fstvideo.bench.report import save_atomic, save_table
 from fstvideo.errors import OptionsError
 
 def photo_paths(items: list[str]) -> list[Path]:
@@ -116,13 +116,6 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def run_compare(a: argparse.Namespace) -> int:
     from fstvideo.styles import load_style
     if a.size < 16:
@@ -138,10 +131,10 @@ def run_compare(a: argparse.Namespace) -> int:
     text = json.dumps(result) if a.json else table(result)
     print(text)
     save = Path(a.save or Path("runs") / "bench" / f"compare-{candidate.name}.txt")
-    _write(save, lambda p: p.write_text(text + "\n"))
+    save_table(save, text)
     if a.sheet:
         from PIL import Image
-        _write(Path(a.sheet), lambda p: Image.fromarray(sheet(images)).save(p, quality=90))  # format from the suffix
+        save_atomic(Path(a.sheet), lambda p: Image.fromarray(sheet(images)).save(p, quality=90))  # format from the suffix
     return 0
 
 

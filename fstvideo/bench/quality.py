@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from fstvideo.bench.report import save_table
 from fstvideo.errors import OptionsError, StyleError
 
 
@@ -154,8 +154,5 @@ def run_quality(a: argparse.Namespace) -> int:
     print(text)
     tag = style.name if slot == style.styles[0] else f"{style.name}-{slot}"
     save = Path(a.save or Path("runs") / "bench" / f"quality-{tag}.txt")
-    save.parent.mkdir(parents=True, exist_ok=True)
-    tmp = save.with_name(".tmp-" + save.name)
-    tmp.write_text(text + "\n")
-    os.replace(tmp, save)
+    save_table(save, text)
     return 0

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .report import save_table
+
 SIZES = ((320, 240), (640, 480), (1280, 720))
 MODES = ("eager-fp32", "compiled-fp32", "compiled-bf16", "cuda-fp16")
 
@@ -289,10 +291,7 @@ def _handler(args) -> int:
     text = table(rows) + "\n\n" + accuracy_table(acc)
     header = (f"fstvideo bench speed — torch {torch.__version__}, {os.cpu_count()} CPUs, "
               f"{torch.backends.cpu.get_cpu_capability()}, cuda: {torch.cuda.is_available()}")
-    save = Path(args.save)
-    save.parent.mkdir(parents=True, exist_ok=True)
-    save.write_text(header + "\n" + text + "\n")
-    save.with_suffix(".json").write_text(json.dumps({"rows": rows, "accuracy": acc}, indent=1))
+    save = save_table(Path(args.save), header + "\n" + text, {"rows": rows, "accuracy": acc})
     if args.json:
         print(json.dumps({"rows": rows, "accuracy": acc}))
     else:

@@ -32,11 +32,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .report import save_atomic
 
 from ..errors import FstError, MediaError, OptionsError
 from ..flow import FlowEstimator, consistent, fit_size, flows, gray, resize, thumb_change, thumbnail, warp
@@ -234,14 +235,6 @@ def format_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _save(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".txt", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..styles import DEFAULT_STYLE, load_style
     from ..stylizer import Stylizer, StylizerOptions
@@ -262,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
         result["note"] = meter.note
     table = format_table(result)
     save = Path(args.save) if args.save else Path("runs") / "bench" / f"temporal-{Path(args.clip).stem}.txt"
-    _save(save, table)
+    save_atomic(save, lambda p: p.write_text(table, encoding="utf-8"))
     if args.json:
         print(table, end="", file=sys.stderr)
         print(json.dumps(result, indent=1))
