@@ -6,6 +6,6 @@ from .model import NetConfig, TransformerNet
 from .media import MediaInfo, Stamp, open_media, open_sink, probe_kind, read_image, write_image
 from .pipeline import ConvertOptions, ConvertResult, convert
 from .stylizer import Stylizer, StylizerOptions
-from .styles import DEFAULT_STYLE, Style, list_styles, load_style, save_style
+from .styles import DEFAULT_STYLE, Style, list_styles, load_style, processing_size, save_style
 
 __version__ = "0.1.0"

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import av
 
-from .mediabase import media_error
+from .errors import MediaError
+from .mediabase import describe, media_error
 
 # Re-encoding target per output container (FFmpeg muxer name).
 TRANSCODE = {"webm": "libopus"}
@@ -23,6 +24,7 @@ DEFAULT_TRANSCODE = "aac"
 class AudioCarrier:
     def __init__(self, src: Path, out: av.container.OutputContainer) -> None:
         self._out = out
+        self._src = src
         self.notes: list[str] = []
         try:
             self._in = av.open(str(src))
@@ -59,8 +61,14 @@ class AudioCarrier:
             packet.stream = out  # PyAV rescales pts/dts to the output stream's time base
             self._out.mux(packet)
             return
-        for frame in packet.decode():
-            self._out.mux(out.encode(frame))
+        try:
+            frames = packet.decode()
+            encoded = [p for frame in frames for p in out.encode(frame)]
+        except av.FFmpegError as e:
+            if isinstance(e, OSError):
+                raise
+            raise MediaError(f"{self._src}: cannot re-encode its audio ({describe(e)}); --no-audio drops it") from None
+        self._out.mux(encoded)
 
     def feed_until(self, seconds: float | None) -> None:
         """Mux every audio packet that starts at or before ``seconds`` (None: all of them)."""

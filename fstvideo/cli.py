@@ -1,6 +1,6 @@
 """The ``fstvideo`` command. Handlers turn argparse Namespaces into option dataclasses and call
 the library; user errors (``FstError``) become one line on stderr and exit code 2, Ctrl-C exits
-130 after the sinks removed their temporary files."""
+130 (SIGTERM 143, SIGHUP 129) after the sinks removed their temporary files."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,7 @@ _REGISTERED = [
     ("fstvideo.train.cli", "register"),
     ("fstvideo.gui.app", "register"),
     ("fstvideo.export", "register"),
+    ("fstvideo.live", "register"),
 ]
 _BENCH = ["fstvideo.bench.quality", "fstvideo.bench.compare", "fstvideo.bench.temporal", "fstvideo.bench.speed",
           "fstvideo.bench.clip"]
@@ -40,6 +41,7 @@ def parse_blend(text: str) -> tuple[str, tuple[tuple[str, float], ...]]:
 
 
 def _add_stylizer_args(p: argparse.ArgumentParser) -> None:
+    from .stylizer import StylizerOptions
     p.add_argument("--style", default=None,
                    help="bundled/user style name, a .safetensors path, or a blend 'a:0.6,b:0.4' "
                         "of the styles in one multi-style file (default: %(default)s → starry_night)")
@@ -49,6 +51,13 @@ def _add_stylizer_args(p: argparse.ArgumentParser) -> None:
                         "norm = interpolate the network's norm parameters toward its 'photo' slot")
     p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
     p.add_argument("--max-size", type=int, default=None, help="longest side the net sees (px)")
+    p.add_argument("--max-pixels", type=int, default=StylizerOptions.max_pixels, metavar="N",
+                   help="pixel budget: larger images and frames are stylized in overlapping tiles of at most "
+                        "N pixels, in bounded memory (default %(default)s, for a 4 GB machine)")
+    p.add_argument("--stroke", type=float, default=StylizerOptions.stroke, metavar="S",
+                   help="brush size: inputs larger than the style's processing size are stylized at "
+                        "that size / S and upsampled edge-aware (2 = larger strokes, 0.5 = finer, "
+                        "0 = always at full size; default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
     p.add_argument("--compile", action="store_true", help="torch.compile the net (slow first frame)")
@@ -64,15 +73,20 @@ def build_stylizer(args: argparse.Namespace):
     from .styles import DEFAULT_STYLE, load_style, resolve_fast, trained_scale
     from .stylizer import Stylizer, StylizerOptions
     spec, blend = parse_blend(args.style or DEFAULT_STYLE)
+    if blend and sum(w > 0 for _, w in blend) == 1 and args.strength_mode == "pixels":
+        # One style at full weight is that style: its own file, so 'a:1,b:0' shows what 'a' shows.
+        spec, blend = next(n for n, w in blend if w > 0), ()
     if blend:
         names = [n for n, _ in blend]
         style = load_style(multi_style_for(names, fast=args.fast))
     else:
         style = load_style(resolve_fast(spec) if args.fast else spec)
-    # default: the scale the file was trained for (1; 0.5 for half-size fast files of stop 11)
+    # default: the scale the file was trained for (1; 0.5 for fast files trained at half size)
     scale = args.scale if args.scale is not None else (1.0 if args.max_size else trained_scale(style))
     options = StylizerOptions(device=args.device, precision=args.precision, strength=args.strength,
                               strength_mode=args.strength_mode, preserve_color=args.preserve_color, max_size=args.max_size, scale=scale,
+                              stroke=args.stroke,
+                              max_pixels=getattr(args, "max_pixels", StylizerOptions.max_pixels),  # other commands' Namespaces
                               compile=args.compile or args.fast, blend=blend)
     return Stylizer(style, options)
 
@@ -95,8 +109,8 @@ def multi_style_for(names: list[str], fast: bool = False) -> str:
 
 
 # --fast compiles the net only for inputs at least this long: compiling costs ~17-27 s on a 2-core
-# CPU and (stop 11) saves ~2-3 ms per 640x480 frame end to end (bench speed: fast-half eager vs
-# compiled), so shorter clips finish sooner eager. --compile forces it.
+# CPU and saves ~2-3 ms per 640x480 frame end to end (`fstvideo bench speed`: eager-fp32 vs
+# compiled-fp32 rows), so shorter clips finish sooner eager. --compile forces it.
 FAST_COMPILE_MIN_FRAMES = 10000
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -214,15 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .interrupt import describe, exit_code, signals_interrupt
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with signals_interrupt():  # SIGTERM/SIGHUP unwind like Ctrl-C: temp files removed
+            return int(args.func(args) or 0)
     except FstError as e:
         print(f"fstvideo: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("fstvideo: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print(f"fstvideo: {describe(e)}", file=sys.stderr)
+        return exit_code(e)
     except BrokenPipeError:
         return 1
 

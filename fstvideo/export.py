@@ -87,6 +87,11 @@ def _handler(args) -> int:
     from .cli import parse_blend
     from .styles import load_style
     spec, blend = parse_blend(args.style)
+    out = Path(args.onnx)
+    if out.is_dir():
+        raise OptionsError(f"output {out} is a folder; give a file name")
+    if out.exists() and not args.overwrite:
+        raise OptionsError(f"{out} exists (use --overwrite to replace it)")
     if blend:
         from .cli import multi_style_for
         spec = multi_style_for([n for n, _ in blend])
@@ -99,4 +104,5 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a style as an ONNX model")
     p.add_argument("style", help="style name, .safetensors path, or blend 'a:0.6,b:0.4'")
     p.add_argument("--onnx", required=True, help="output .onnx path")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=_handler)

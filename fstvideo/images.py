@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError
 from .frames import check_frame
-from .mediabase import MediaInfo, Sink, Source, Stamp, check_input, media_error
+from .mediabase import MAX_INPUT_PIXELS, MediaInfo, Sink, Source, Stamp, check_input, check_size, media_error
 
 # Pillow plugins tried when identifying a still image. Restricting them keeps permissive
 # headerless formats (TGA...) from claiming arbitrary files.
@@ -35,12 +36,24 @@ def _open(src: Src, name: object) -> Image.Image:
             raise MediaError(f"{name}: empty input")
         src = io.BytesIO(bytes(src))
     try:
-        im = Image.open(src, formats=STILL_FORMATS)
-        im.load()  # decode now: a truncated file fails here, not later in the pipeline
-        return im
+        with warnings.catch_warnings():  # sizes are checked here, against our own limit
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(src, formats=STILL_FORMATS)
     except UnidentifiedImageError:
         raise MediaError(f"{name}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:  # over twice Pillow's limit, which is below ours
+        raise MediaError(f"{name}: too large (over {MAX_INPUT_PIXELS // 1_000_000} megapixels)") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise media_error(name, "corrupt or truncated image", e) from None
+    try:
+        check_size(name, *im.size)  # from the header: a bomb is refused before its pixels are decoded
+        im.load()  # decode now: a truncated file fails here, not later in the pipeline
+        return im
+    except MediaError:
+        im.close()
+        raise
+    except (OSError, ValueError, SyntaxError) as e:
+        im.close()
         raise media_error(name, "corrupt or truncated image", e) from None
 
 
@@ -60,7 +73,9 @@ def image_to_frame(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if im.mode.startswith("I") or im.mode == "F":
         im = _to_8bit(im)
     has_alpha = "A" in im.getbands() or im.mode in ("RGBa", "La") or "transparency" in im.info
-    im = im.convert("RGBA" if has_alpha else "RGB")  # CMYK, YCbCr, P, L, 1 -> RGB(A)
+    mode = "RGBA" if has_alpha else "RGB"
+    if im.mode != mode:  # CMYK, YCbCr, P, L, 1 -> RGB(A); already RGB: no copy (large photos)
+        im = im.convert(mode)
     a = np.asarray(im)
     if not has_alpha:
         return np.ascontiguousarray(a), None

@@ -46,6 +46,8 @@ def _check_output(src: Path, dst: Path, overwrite: bool, folder_made_later: bool
     """Fail before any work: same file as the input, existing output, unusable folder or extension."""
     if dst.resolve() == src.resolve():
         raise OptionsError(f"output {dst} is the input; choose another -o")
+    if dst.is_dir():
+        raise OptionsError(f"output {dst} is a folder; give a file name")
     if dst.exists() and not overwrite:
         raise OptionsError(f"{dst} exists (use --overwrite to replace it)")
     sink_kind(dst)
@@ -114,6 +116,8 @@ def _convert_folder(src: Path, dst: Path, stylizer, request: ConvertRequest) -> 
     files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
     if dst.resolve().is_relative_to(src.resolve()):
         raise OptionsError(f"output folder {dst} is inside the input folder")
+    if dst.exists() and not dst.is_dir():
+        raise OptionsError(f"output {dst} is a file; a folder input needs an output folder")
     frames = done = 0
     for p in files:
         try:
@@ -123,7 +127,10 @@ def _convert_folder(src: Path, dst: Path, stylizer, request: ConvertRequest) -> 
         out = dst / p.relative_to(src)
         out = out.with_suffix(".mp4") if kind == "video" and out.suffix.lower() not in VIDEO_OUT_EXTS else out
         _check_output(p, out, request.overwrite, folder_made_later=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise MediaError(f"{out.parent}: cannot create the output folder ({e.strerror or e})") from None
         frames += _convert_file(p, out, stylizer, request)
         done += 1
     if done == 0:
@@ -139,16 +146,21 @@ def _no_compile_for_one_frame(stylizer) -> None:
 
 def run_convert(request: ConvertRequest, stylizer) -> None:
     start = time.perf_counter()
+    if request.batch < 1 or request.workers < 1:
+        raise OptionsError(f"--batch and --workers must be at least 1 (got {request.batch}, {request.workers})")
     if request.input == "-":
         _no_compile_for_one_frame(stylizer)
-        frame, alpha = read_image(sys.stdin.buffer)
-        out = stylizer(frame)
-        if request.output in (None, "-"):
-            write_image(sys.stdout.buffer, out, alpha=alpha, format="png")
-        else:
-            dst = Path(request.output)
+        dst = None if request.output in (None, "-") else Path(request.output)
+        if dst is not None:  # checked before the work
+            if dst.is_dir():
+                raise OptionsError(f"output {dst} is a folder; give a file name")
             if dst.exists() and not request.overwrite:
                 raise OptionsError(f"{dst} exists (use --overwrite to replace it)")
+        frame, alpha = read_image(sys.stdin.buffer)
+        out = stylizer(frame)
+        if dst is None:
+            write_image(sys.stdout.buffer, out, alpha=alpha, format="png")
+        else:
             write_image(dst, out, alpha=alpha)
         return
     src = Path(request.input)

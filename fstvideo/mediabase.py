@@ -54,7 +54,7 @@ class MediaInfo:
 
 # x264 preset where the encoder shares the CPU with a real-time net (`convert --fast`, recording
 # in the window): on a 2-core CPU the net keeps both cores busy at ~35 frames/s (640x480).
-# Stylized frames at CRF 18 (runs/s14/psnr.py, not committed): veryfast 10.4 ms of CPU per
+# Stylized frames at CRF 18 (PSNR against the unencoded frames): veryfast 10.4 ms of CPU per
 # frame, 2.27 MB, 36.0 dB; ultrafast 4.9 ms, 3.49 MB, 36.5 dB. With it `convert --fast` ran at
 # 0.83-0.86x the model-only rate instead of 0.72-0.75x, for files 1.5x as large.
 REALTIME_PRESET = "ultrafast"
@@ -69,6 +69,10 @@ class VideoOptions:
     # B-frame reordering garbles for variable frame rate; also less latency, and on bigbuckbunny
     # at CRF 18 veryfast it encoded 40% faster into a 13% smaller file.
     bframes: int = 0
+    # MP4/MOV as fragments of about a second (moov first, a keyframe per second): every fragment on
+    # disk plays, so a recording cut short by a full disk or a kill is kept up to its last second.
+    # Used by the window's recordings; files ~2% larger than one moov at the end.
+    fragmented: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,22 @@ class GifOptions:
     colors: int = 256          # palette entries per frame (2-256); one is reserved for transparency when needed
     dither: bool = True        # Floyd-Steinberg error diffusion: smooth gradients instead of bands
     min_delay_cs: int = 2      # browsers play delays under 2 cs as 10 cs, so faster frames are dropped instead
+
+
+# Largest frame accepted from any input (width x height): 100 megapixels. A frame costs 3 bytes a
+# pixel as decoded and more while it is converted, so this keeps one image under ~1 GB on a 4 GB
+# machine; a file declaring more (a decompression bomb, a corrupt header) is refused before its
+# pixels are decoded. Photos of 108-megapixel phone sensors can be shrunk first.
+MAX_INPUT_PIXELS = 100_000_000
+
+
+def check_size(name: object, width: int, height: int) -> None:
+    """MediaError unless ``width`` x ``height`` is a plausible frame within MAX_INPUT_PIXELS."""
+    if width < 1 or height < 1:
+        raise MediaError(f"{name}: invalid frame size {width}x{height}")
+    if width * height > MAX_INPUT_PIXELS:
+        raise MediaError(f"{name}: too large: {width}x{height} is {width * height / 1e6:.0f} megapixels "
+                         f"(at most {MAX_INPUT_PIXELS // 1_000_000} are accepted)")
 
 
 def describe(exc: BaseException) -> str:
@@ -173,7 +193,10 @@ class Sink:
     def write(self, frame: np.ndarray, stamp: Stamp | None = None) -> None:
         if self._done:
             raise MediaError(f"{self.path}: write after close")
-        self._write(check_frame(frame), stamp or Stamp())
+        try:
+            self._write(check_frame(frame), stamp or Stamp())
+        except OSError as e:  # disk full, file-size limit, folder removed: one line, not a traceback
+            raise media_error(self.path, "cannot write", e) from None
         self.frames += 1
 
     def close(self) -> None:

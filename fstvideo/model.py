@@ -40,6 +40,9 @@ class NetConfig:
                                # pixels of neighbouring 4x4 blocks mix, so no 4-pixel-periodic texture
     stem_kernel: int = 0       # shuffle: kernel of the first conv (0: outer_kernel); 1 with space 4 is a
                                # 4x4-patch stem (ConvNeXt, Liu et al. 2022): ~15% faster at 640x480
+    smooth: bool = False       # Johnson net: binomial [1,2,1]^2 blur before each stride-2 conv (Zhang 2019,
+                               # "Making Convolutional Networks Shift-Invariant Again") and bilinear instead of
+                               # nearest x2 upsampling: no period-2/4 lattice locked to the pixel grid
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -120,6 +123,14 @@ class ResidualBlock(nn.Module):
         return x + self.b(self.a(x, mix), mix)
 
 
+def _blur(x: torch.Tensor) -> torch.Tensor:
+    """Depthwise 3x3 binomial blur ([1,2,1] x [1,2,1] / 16) of BxCxHxW, reflection padded: the
+    low-pass before a stride-2 conv, so the subsampling does not alias (Zhang 2019)."""
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    k = (k[:, None] * k[None, :] / 16).expand(x.shape[1], 1, 3, 3)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=x.shape[1])
+
+
 class TransformerNet(nn.Module):
     """Johnson et al. 2016 image transformation network; ``multiple``: 4 (two stride-2 convs), or
     ``2 * space`` for the space-to-depth variant."""
@@ -183,6 +194,8 @@ class TransformerNet(nn.Module):
             else:
                 x = F.pixel_unshuffle(x, s)
         for layer in down:
+            if self.config.smooth and layer.stride == 2:
+                x = _blur(x)
             x = layer(x, m)
         for block in self.res:
             x = block(x, m)
@@ -195,19 +208,18 @@ class TransformerNet(nn.Module):
                 y = F.pixel_shuffle(self.out(x, m), self.config.space)
             return y if self.skip is None else y + self.skip(photo)
         for layer in self.up:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = (F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+                 if self.config.smooth else F.interpolate(x, scale_factor=2.0, mode="nearest"))
             x = layer(x, m)
         return self.out(x, m)
 
 
-# The fast CPU variant (issue "Speed"), trained by distillation from the full model
-# (fstvideo.train.distill). Files record their own config, so older ones still load: stop 8/9 used
-# widths 16/32/64 at full, 1/2, 1/4 resolution; stops 10-11 space-to-depth by 2 (convs at 1/2 and
-# 1/4) run at half resolution with guided upsampling back (its texture came out blurred: the
-# guided filter averages over 10x10-pixel windows). Current (stop 12): space-to-depth by 4 with a
-# 1x1 patch stem, so every conv but the output stage runs at 1/4 or 1/8 resolution, on the frame
-# at full size; a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic mesh)
-# and a full-resolution 1x1 skip from the input (sharp edges). 640x480 on the 2-core AVX2 CPU:
-# 20-38 ms eager (the VM drifts), within 10% of the stop-11 half-size path measured alongside.
+# The fast CPU variant, trained by distillation from the full model (train/distill.py); see
+# docs/fast_variant.md. Space-to-depth by 4 with a 1x1 patch stem, so every conv but the output
+# stage runs at 1/4 or 1/8 resolution, on the frame at full size (running a net at half size and
+# guided-upsampling back blurs the texture: the guided filter averages over 10x10-pixel windows);
+# a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic mesh) and a
+# full-resolution 1x1 skip from the input (sharp edges). 640x480 on a 2-core AVX2 CPU: 20-38 ms
+# per frame eager. Files record their own NetConfig, so files with other settings still load.
 FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
                         stem_kernel=1, fine=16, skip=True)

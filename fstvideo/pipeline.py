@@ -21,9 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .errors import OptionsError
 from .media import VideoOptions, open_media, open_sink
 
 _END = object()  # end-of-stream marker between stages
+# Bytes of frames one queue may hold: fewer than ``queue`` frames wait when frames are large (an
+# 8K frame is ~100 MB), so two queues stay within ~0.5 GB whatever the resolution.
+QUEUE_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -109,19 +113,25 @@ def _torch_threads(n: int):
 
 def default_workers(stylizer) -> int:
     """Frames stylized at once by convert: 2 for an eager net on a multi-core CPU (one torch
-    thread each: 1.4x the frames/s of one frame on two threads for the fast net at stop 12, 1.0-1.3x
-    at stop 14), else 1 (a GPU is fed best one batch at a time; a compiled graph is not shared
-    across threads)."""
+    thread each: 1.0-1.4x the frames/s of one frame on two threads for the fast net, whose small
+    convs at 1/4-1/8 resolution split poorly across threads), else 1 (a GPU is fed best one batch
+    at a time; a compiled graph is not shared across threads)."""
     cpus = os.cpu_count() or 1
     return 2 if stylizer.device.type == "cpu" and not stylizer.options.compile and cpus >= 2 else 1
 
 
-def _frames_in(q_in: queue.Queue, batch: int):
-    """(frame, stamp) lists of up to ``batch`` items from the reader until its end marker."""
+def _frames_in(q_in: queue.Queue, batch: int, stop: threading.Event):
+    """(frame, stamp) lists of up to ``batch`` items from the reader until its end marker, or
+    until ``stop`` is set (the writer failed: the reader then quits without an end marker)."""
     while True:
         pending = []
         while len(pending) < batch:
-            item = q_in.get()
+            try:
+                item = q_in.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
             if isinstance(item, _Failure):
                 raise item.error
             if item is _END:
@@ -160,20 +170,24 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
     """Stylize a video or GIF file into ``dst``. ``stylizer`` maps a frame to a frame and may
     have ``batch(frames)``; ``smoother(input, stylized)`` keeps its own state; ``progress(n)`` is
     called with the number of frames just finished."""
+    if options.batch < 1 or options.workers < 1 or options.queue < 1:
+        raise OptionsError(f"batch, workers and queue must be at least 1 (got {options.batch}, "
+                           f"{options.workers}, {options.queue})")
     start = time.perf_counter()
     stop = threading.Event()
-    q_in: queue.Queue = queue.Queue(maxsize=options.queue)
-    q_out: queue.Queue = queue.Queue(maxsize=options.queue)
     errors: list[BaseException] = []
     count = 0
     with open_media(src) as source:
+        depth = max(2, min(options.queue, QUEUE_BYTES // (3 * source.info.width * source.info.height)))
+        q_in: queue.Queue = queue.Queue(maxsize=depth)
+        q_out: queue.Queue = queue.Queue(maxsize=depth)
         sink = open_sink(dst, source.info, audio=options.audio, video=options.video)
         reader = threading.Thread(target=_reader, args=(source, q_in, stop), daemon=True, name="decode")
         writer = threading.Thread(target=_writer, args=(sink, q_out, stop, errors), daemon=True, name="encode")
         reader.start()
         writer.start()
         try:
-            for pending, styled in _stylized(_frames_in(q_in, options.batch), stylizer, options.workers):
+            for pending, styled in _stylized(_frames_in(q_in, options.batch, stop), stylizer, options.workers):
                 if stop.is_set():
                     break
                 for (frame, stamp), out in zip(pending, styled):

@@ -23,8 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from .errors import StyleError
 from .model import CondInstanceNorm, NetConfig, TransformerNet
@@ -52,10 +51,18 @@ class Style:
 
 
 def trained_scale(style: Style) -> float:
-    """The input scale a distilled file was trained for (``training.distill.student_scale``: the
-    stop-11 fast files ran at 0.5 with guided upsampling), else 1."""
+    """The input scale a distilled file was trained for (``training.distill.student_scale``: 0.5
+    for a student trained at half size with guided upsampling back), else 1."""
     distilled = (style.meta.get("training") or {}).get("distill") or {}
     return float(distilled.get("student_scale", 1.0))
+
+
+def processing_size(style: Style) -> int | None:
+    """The longest side (px) a frame should have when the net sees it for strokes at the
+    painting's scale: the side the painting had in training (``training.config.style_size``, its
+    Gram targets), stored as ``processing_size``; None for files that do not record it."""
+    v = style.meta.get("processing_size")
+    return int(v) if isinstance(v, (int, float)) and 16 <= v <= 16384 else None
 
 
 def bundled_dir() -> Path:
@@ -73,7 +80,8 @@ def list_styles() -> dict[str, Path]:
     for folder in (bundled_dir(), user_dir()):
         if folder.is_dir():
             for p in sorted(folder.glob("*" + SUFFIX)):
-                found[p.stem] = p
+                if p.is_file():  # a FIFO or device named *.safetensors would block the reader
+                    found[p.stem] = p
     return found
 
 
@@ -83,7 +91,7 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     p = Path(s).expanduser()
     if p.suffix == SUFFIX or os.sep in s or p.exists():
         if not p.is_file():
-            raise StyleError(f"style file not found: {s}")
+            raise StyleError(f"style file {'is not a regular file' if p.exists() else 'not found'}: {s}")
         return p
     known = list_styles()
     if s in known:
@@ -105,48 +113,56 @@ def resolve_fast(name_or_path: str | os.PathLike) -> Path:
                      f"{', '.join(n for n in known if n.endswith('_fast')) or 'none'})")
 
 
-def _expected_shapes(config: NetConfig) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in TransformerNet(config).state_dict().items()}
-
-
 def load_style(name_or_path: str | os.PathLike) -> Style:
-    """Load and validate a style file. Raises StyleError with one readable line on any problem."""
+    """Load and validate a style file. Raises StyleError with one readable line on any problem.
+
+    The header (metadata, tensor names, shapes, dtypes) is checked against the architecture it
+    declares before any tensor is read (:mod:`fstvideo.stylemeta`): a tampered file costs
+    milliseconds and kilobytes, however large a net it claims."""
+    from safetensors import safe_open
+
+    from . import stylemeta
     path = resolve(name_or_path)
     try:
-        from safetensors import safe_open
-        with safe_open(str(path), framework="pt") as f:
-            raw_meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        stylemeta.header_size(path)
+        f = safe_open(str(path), framework="pt")
+    except ValueError as e:
+        raise StyleError(f"{path}: not a valid style file ({e})") from None
+    except Exception as e:  # SafetensorError, OSError, ...: whatever the reader says about the bytes
         raise StyleError(f"{path}: not a valid style file ({str(e).splitlines()[0][:120]})") from None
-    try:
-        meta = json.loads(raw_meta["fstvideo"])
-        if meta.get("format") != FORMAT:
-            raise ValueError("format")
-        if int(meta.get("format_version", -1)) > FORMAT_VERSION:
-            raise StyleError(f"{path}: style format version {meta['format_version']} is newer than this "
-                             f"fstvideo understands ({FORMAT_VERSION}); upgrade fstvideo")
-        config = NetConfig.from_dict(meta["arch"])
-        styles = tuple(str(s) for s in meta.get("styles") or [meta["name"]])
-        name = str(meta.get("name") or path.stem)
-    except StyleError:
-        raise
-    except (KeyError, ValueError, TypeError) as e:
-        raise StyleError(f"{path}: missing or invalid fstvideo metadata ({e})") from None
-    if len(styles) != config.n_styles:
-        raise StyleError(f"{path}: {len(styles)} style names for {config.n_styles} style slots")
-    try:
-        expected = _expected_shapes(config)
-    except Exception as e:  # absurd hyper-parameters in tampered metadata
-        raise StyleError(f"{path}: invalid architecture in metadata ({e})") from None
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if got != expected:
-        missing = sorted(set(expected) - set(got))
-        extra = sorted(set(got) - set(expected))
-        wrong = sorted(k for k in set(got) & set(expected) if got[k] != expected[k])
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra
-                  else f"shape of {wrong[0]} is {got[wrong[0]]}, expected {expected[wrong[0]]}")
-        raise StyleError(f"{path}: tensors do not match the architecture in its metadata ({detail})")
+    with f:
+        try:
+            meta = json.loads((f.metadata() or {})["fstvideo"])
+            name, styles = stylemeta.parse_meta(meta)
+            if meta.get("format") != FORMAT:
+                raise ValueError("format")
+            if stylemeta.format_version(meta) > FORMAT_VERSION:
+                raise StyleError(f"{path}: style format version {meta['format_version']} is newer than this "
+                                 f"fstvideo understands ({FORMAT_VERSION}); upgrade fstvideo")
+            config = stylemeta.net_config(meta.get("arch"))
+            name = name or path.stem
+            styles = styles or (name,)
+        except StyleError:
+            raise
+        except (KeyError, ValueError, TypeError, RecursionError) as e:
+            raise StyleError(f"{path}: missing or invalid fstvideo metadata ({e})") from None
+        if len(styles) != config.n_styles:
+            raise StyleError(f"{path}: {len(styles)} style names for {config.n_styles} style slots")
+        try:
+            expected = stylemeta.expected_shapes(config)
+        except Exception as e:  # absurd hyper-parameters in tampered metadata
+            raise StyleError(f"{path}: invalid architecture in metadata ({str(e)[:120]})") from None
+        try:
+            slices = {k: f.get_slice(k) for k in f.keys()}
+            got = {k: tuple(v.get_shape()) for k, v in slices.items()}
+            detail = stylemeta.tensor_mismatch(expected, got, {k: v.get_dtype() for k, v in slices.items()})
+            if detail:
+                raise StyleError(f"{path}: tensors do not match the architecture in its metadata ({detail})")
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        except StyleError:
+            raise
+        except Exception as e:
+            raise StyleError(f"{path}: not a valid style file ({str(e).splitlines()[0][:120]})") from None
     for k, v in state.items():
         if not v.is_floating_point() or not bool(torch.isfinite(v).all()):
             raise StyleError(f"{path}: tensor {k} is not finite floating point")
@@ -155,7 +171,7 @@ def load_style(name_or_path: str | os.PathLike) -> Style:
 
 def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: list[str] | None = None,
                training: dict | None = None, credit: list[dict] | None = None,
-               dtype: torch.dtype = torch.float16) -> Path:
+               dtype: torch.dtype = torch.float16, processing: int | None = None) -> Path:
     """Write ``net`` as a style file atomically (temp file + rename). Returns the path."""
     path = Path(path)
     styles = list(styles or [name])
@@ -163,6 +179,8 @@ def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: 
         raise ValueError(f"{len(styles)} style names for a net with {net.config.n_styles} styles")
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "styles": styles,
             "arch": net.config.to_dict(), "training": training or {}, "credit": credit or []}
+    if processing:
+        meta["processing_size"] = int(processing)
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=path.parent)

@@ -1,8 +1,9 @@
 """The stylizer stage: frame in, frame out (HxWx3 uint8 RGB, see ``fstvideo.frames``).
 
 It owns everything between a frame and the transformer net: device and precision, padding to
-the net's multiple, processing at a reduced size, colour preservation and strength. Settings
-can be swapped from another thread (the GUI) and take effect on the next call.
+the net's multiple, processing at a reduced size, colour preservation and strength, and frames
+over the pixel budget in overlapping tiles (:mod:`fstvideo.tiles`). Settings can be swapped from
+another thread (the GUI) and take effect on the next call.
 
 Colour preservation follows Gatys et al. 2016 ("Preserving Color in Neural Artistic Style
 Transfer"), luminance-only transfer: the output keeps the input's chroma (BT.601 YUV) and takes
@@ -13,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import math
 import os
 import sys
 import threading
 from dataclasses import dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,7 +28,8 @@ import torch.nn.functional as F
 from .errors import OptionsError
 from .frames import check_frame, to_frames, to_tensor
 from .guided import guided_upsample, resize_area
-from .styles import Style, load_style
+from .styles import Style, load_style, processing_size
+from .tiles import ThumbnailNorms, stylize_tiled
 
 # BT.601 luma weights, the ones JPEG/YCbCr use: shape 1x3x1x1 for broadcasting over Bx3xHxW.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -45,9 +49,20 @@ class StylizerOptions:
     preserve_color: bool = False  # keep the input's chroma, stylize luminance only
     max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
     scale: float = 1.0            # resolution the net sees relative to the input (0.5: half width/height)
+    stroke: float = 1.0           # brush size: larger inputs are shrunk so that their longest side is the
+                                  # style's processing size / stroke (px) before the net sees them, so
+                                  # strokes keep the painting's scale relative to the frame (2: twice as
+                                  # large, 0.5: finer); 0 = always the full input size. Files without a
+                                  # processing size are not shrunk
     upsample: str = "guided"      # back to input size after downscaling: "guided" (edge-aware) or "bilinear"
     compile: bool = False         # torch.compile with inductor freezing (first call per size is slow)
     blend: tuple[tuple[str, float], ...] = ()  # multi-style files: (style name, weight) pairs; () = first style
+    max_pixels: int = 2_100_000   # pixel budget: frames with more pixels (1080p has 2.07M) are stylized in
+                                  # overlapping tiles of at most this many (fstvideo.tiles). Johnson's net
+                                  # holds ~0.9 KB a pixel on a CPU (fp32), so ~1.9 GB here: sized for a
+                                  # 4 GB machine. Memory then stays flat however large the frame
+    tile_overlap: int = 96        # px (at the net's scale) neighbouring tiles share and cross-fade: with the
+                                  # bundled nets tiled output is then within 6 levels of one pass (64: 14)
 
     def validate(self) -> "StylizerOptions":
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -62,6 +77,11 @@ class StylizerOptions:
             raise OptionsError(f"unknown strength mode '{self.strength_mode}' (pixels, norm)")
         if self.upsample not in ("guided", "bilinear"):
             raise OptionsError(f"unknown upsampling '{self.upsample}' (guided, bilinear)")
+        if not (self.stroke == 0 or 0.1 <= float(self.stroke) <= 10):
+            raise OptionsError(f"stroke must be 0 (full size) or in [0.1, 10], got {self.stroke}")
+        if int(self.max_pixels) < 32 * 32 or int(self.tile_overlap) < 0:
+            raise OptionsError(f"max pixels must be at least 1024 and tile overlap >= 0, got "
+                               f"{self.max_pixels}, {self.tile_overlap}")
         if self.max_size is not None and int(self.max_size) < _MIN_SIDE:
             raise OptionsError(f"max size must be at least {_MIN_SIDE} px, got {self.max_size}")
         return self
@@ -116,6 +136,15 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
 
 
 PHOTO_SLOT = "photo"  # a content-only slot (fstvideo train's photo_slot): the 0-strength end
+
+
+def stroke_scale(style: Style, options: StylizerOptions, h: int, w: int) -> float:
+    """The input scale (<= 1) at which an ``h`` x ``w`` frame shows the style's strokes at the
+    brush size ``options.stroke``: its longest side becomes the style's processing size / stroke."""
+    size = processing_size(style)
+    if not size or not options.stroke:
+        return 1.0
+    return min(1.0, size / (float(options.stroke) * max(h, w)))
 
 
 def effective_mix(style: Style, options: StylizerOptions) -> tuple[torch.Tensor, bool]:
@@ -228,15 +257,24 @@ class Stylizer:
         return out  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _forward(self, frames: list[np.ndarray]) -> np.ndarray:
-        with self._lock:  # a consistent snapshot of net + options for this call
-            net, options, device = self.net, self.options, self.device
-            mix, pixel_strength = self._mix, self._pixel_strength
-            model = self._model(net, options)
+    def _forward(self, frames: list[np.ndarray], tile: tuple | None = None) -> np.ndarray:
+        """``tile``: (net, options, device, mix, pixel strength, scale) fixed for the whole frame
+        when ``frames`` is one tile of it (see _tiled)."""
         h, w = frames[0].shape[:2]
+        if tile is None:
+            with self._lock:  # a consistent snapshot of net + options for this call
+                net, options, device = self.net, self.options, self.device
+                mix, pixel_strength = self._mix, self._pixel_strength
+                model = self._model(net, options)
+            s = min(float(options.scale), options.max_size / max(h, w) if options.max_size else 1.0,
+                    stroke_scale(self.style, options, h, w))
+            if h * w > options.max_pixels:
+                return np.stack([self._tiled(f, net, options, device, mix, pixel_strength, s) for f in frames])
+        else:
+            net, options, device, mix, pixel_strength, s = tile
+            model = net
         x = to_tensor(frames, device)  # Bx3xHxW fp32 [0,1]
         small = x
-        s = min(float(options.scale), options.max_size / max(h, w) if options.max_size else 1.0)
         if s < 1.0:
             size = (max(1, round(h * s)), max(1, round(w * s)))
             small = resize_area(x, size)
@@ -259,3 +297,20 @@ class Stylizer:
         if options.strength < 1.0 and pixel_strength:
             y = torch.lerp(x, y, float(options.strength))
         return to_frames(y)
+
+    def _tiled(self, frame: np.ndarray, net: torch.nn.Module, options: StylizerOptions, device: torch.device,
+               mix: torch.Tensor, pixel_strength: bool, s: float) -> np.ndarray:
+        """A frame over the pixel budget: overlapping tiles within it, each through the same steps
+        as a whole frame at the whole frame's scale ``s``, their instance norms using the
+        statistics of a thumbnail of the whole frame (fstvideo.tiles)."""
+        h, w = frame.shape[:2]
+        t = min(s, math.sqrt(options.max_pixels / (h * w)))  # thumbnail scale: within the budget
+        thumb = cv2.resize(frame, (max(1, round(w * t)), max(1, round(h * t))), interpolation=cv2.INTER_AREA)
+        norms = ThumbnailNorms(net)
+        xp, _, _ = _pad_to(to_tensor(thumb, device), net.multiple)
+        with self._autocast():
+            norms.measure(xp, mix)
+        fixed = (norms.net, options, device, mix, pixel_strength, s)
+        side = math.isqrt(int(options.max_pixels))
+        return stylize_tiled(frame, lambda part: self._forward([part], fixed)[0], side,
+                             round(options.tile_overlap / s), net.multiple if s == 1.0 else 1)

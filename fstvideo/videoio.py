@@ -19,7 +19,7 @@ from PIL import Image
 
 from .audio import AudioCarrier
 from .errors import MediaError
-from .mediabase import (MediaInfo, Sink, Source, Stamp, VideoOptions, describe, media_error,
+from .mediabase import (MediaInfo, Sink, Source, Stamp, VideoOptions, check_size, describe, media_error,
                         rotate_upright)
 
 # Output extension -> FFmpeg muxer.
@@ -70,6 +70,8 @@ class VideoSource(Source):
         if not streams:
             raise MediaError(f"{self.name}: no video stream")
         s = self._s = streams[0]
+        cc = s.codec_context
+        check_size(self.name, cc.width or 1, cc.height or 1)  # declared size: refused before decoding
         s.thread_type = "AUTO"  # frame + slice threads in the decoder
         self._error: Exception | None = None
         self._decoded = 0
@@ -85,6 +87,7 @@ class VideoSource(Source):
         fmt = self._first.format
         self._alpha = fmt.has_palette or any(c.is_alpha for c in fmt.components)
         w, h = self._first.width, self._first.height
+        check_size(self.name, w, h)
         if self._turns % 2:
             w, h = h, w
         tb = s.time_base
@@ -156,6 +159,11 @@ class VideoSource(Source):
         self._c.close()
 
 
+def _failed(e: Exception) -> str:
+    """What went wrong, for a one-line error: writing (disk full, size limit) or encoding."""
+    return "cannot write" if isinstance(e, OSError) else "video encoding failed"
+
+
 class VideoSink(Sink):
     """H.264 or VP9 yuv420p video; pts, time base and frame count kept; audio carried from
     ``info.path`` unless ``audio=False``. Odd widths/heights are padded by one pixel (the
@@ -185,8 +193,8 @@ class VideoSink(Sink):
         try:
             # MP4 shifts B-frame/priming delays with an edit list; Matroska would instead shift
             # every timestamp to make them non-negative, so that is switched off to keep pts.
-            mux_opts = ({"movflags": "+faststart"} if self._fmt in ("mp4", "mov")
-                        else {"avoid_negative_ts": "disabled"})
+            mux_opts = ({"movflags": "+frag_keyframe+empty_moov+default_base_moof" if opts.fragmented
+                         else "+faststart"} if self._fmt in ("mp4", "mov") else {"avoid_negative_ts": "disabled"})
             self._out = av.open(self.tmp, "w", format=self._fmt, options=mux_opts)
         except (av.FFmpegError, OSError) as e:
             self.abort()
@@ -213,7 +221,10 @@ class VideoSink(Sink):
         # Keep the input's time base so pts are written exactly as read; without one, 1/fps ticks.
         self._tb = stamp.time_base or (info.time_base if info else None) or 1 / fps
         self._step = max(1, round(1 / (fps * self._tb)))  # pts ticks per frame when a stamp has none
-        s = self._stream = self._out.add_stream(self._codec, rate=fps, options=self._encoder_options())
+        options = self._encoder_options()
+        if self._opts.fragmented:  # a keyframe, so a fragment, about every second
+            options["g"] = str(max(1, round(float(fps))))
+        s = self._stream = self._out.add_stream(self._codec, rate=fps, options=options)
         s.width, s.height = self._size
         s.pix_fmt = "yuv420p"
         s.time_base = s.codec_context.time_base = self._tb
@@ -263,7 +274,7 @@ class VideoSink(Sink):
                 self._audio.feed_until(float(vf.pts * self._tb))
             self._mux_video(vf)
         except av.FFmpegError as e:
-            raise media_error(self.path, "video encoding failed", e) from None
+            raise media_error(self.path, _failed(e), e) from None
 
     def _mux_video(self, vf: av.VideoFrame | None) -> None:
         for packet in self._stream.encode(vf):
@@ -277,7 +288,11 @@ class VideoSink(Sink):
                 self._audio.finish()
             self._out.close()
         except av.FFmpegError as e:
-            raise media_error(self.path, "video encoding failed", e) from None
+            if not (self._opts.fragmented and self.frames):
+                raise media_error(self.path, _failed(e), e) from None
+            # The fragments already on disk play without the last one: keep them (full disk).
+            self.notes.append(f"{self.path}: ended early ({describe(e)}); what was written before plays")
+            self._discard()
 
     def _discard(self) -> None:
         for part in (self._audio, self._out):

@@ -5,13 +5,16 @@ missing PyQt6 or display is one error line, not a traceback or a Qt abort."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from fstvideo.errors import FstError, MediaError, OptionsError
 
-RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "native": None}
+RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "style": 0, "native": None}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="processing resolution (default: 240p on CPU, native on CUDA)")
     p.add_argument("--no-mirror", action="store_true", help="don't mirror the camera image")
     p.add_argument("--side-by-side", action="store_true", help="show original | stylized")
+    p.add_argument("--virtual-cam", action="store_true",
+                   help="start sending to the virtual camera (Ctrl+Shift+V toggles it; see fstvideo live)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--output-dir", default=".", metavar="DIR", help="where snapshots and recordings go")
     p.add_argument("--fullscreen", action="store_true", help="start in full screen")
@@ -78,7 +83,7 @@ def _settings(args: argparse.Namespace):
                 raise
     return Settings(source=source, style=style, strength=args.strength, preserve_color=args.preserve_color,
                     smooth=args.smooth, resolution=resolution, mirror=not args.no_mirror,
-                    side_by_side=args.side_by_side, device=args.device)
+                    side_by_side=args.side_by_side, virtual_cam=args.virtual_cam, device=args.device)
 
 
 def _check_display() -> None:
@@ -110,8 +115,39 @@ def run(args: argparse.Namespace) -> int:
             else:
                 QTimer.singleShot(200, grab)
         QTimer.singleShot(200, grab)
-    app.exec()
-    return 0
+    with _close_on_signals(window) as stopped:
+        app.exec()
+    return 128 + stopped[0] if stopped else 0
+
+
+@contextlib.contextmanager
+def _close_on_signals(window):
+    """Ctrl-C, SIGTERM and SIGHUP close the window the normal way (the worker finishes a recording,
+    releases the camera) instead of killing the process mid-write; yields the signals received.
+    Python runs signal handlers only between bytecodes, so a timer wakes it while Qt waits."""
+    from PyQt6.QtCore import QTimer
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        window.close()
+
+    wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {s: signal.getsignal(s) for s in wanted}
+    # a signal ignored at start (nohup) stays ignored; fstvideo.cli may have installed its own
+    mine = [s for s, h in previous.items() if h != signal.SIG_IGN
+            and threading.current_thread() is threading.main_thread()]
+    for s in mine:
+        signal.signal(s, handler)
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+    try:
+        yield received
+    finally:
+        tick.stop()
+        for s in mine:
+            signal.signal(s, previous[s])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,10 @@ class ControlPanel(QWidget):
         row.addWidget(self.snapshot)
         row.addWidget(self.record)
         col.addLayout(row)
+        self.vcam = QPushButton("Virtual camera (Ctrl+Shift+V)")  # for call apps and OBS
+        self.vcam.setCheckable(True)
+        self.vcam.setChecked(s.virtual_cam)
+        col.addWidget(self.vcam)
         self.help = QPushButton("Keyboard help (F1)")
         col.addWidget(self.help)
         for child in self.findChildren(QWidget):

@@ -48,7 +48,9 @@ class Recorder:
         info = MediaInfo(path=None, kind="video", width=w, height=h, fps=fps or 30.0, time_base=MICROSECONDS)
         try:
             # the encoder runs in the worker, between two frames of a real-time net
-            self._sink = open_sink(path, info, audio=False, video=VideoOptions(preset=REALTIME_PRESET))
+            # fragmented: what is on disk plays even if the disk fills or the process is killed
+            self._sink = open_sink(path, info, audio=False,
+                                   video=VideoOptions(preset=REALTIME_PRESET, fragmented=True))
         except FstError as e:
             self.path = path
             self._abort(str(e))
@@ -68,7 +70,16 @@ class Recorder:
             self.report(False, f"recording failed: {e}", path)
 
     def _abort(self, why: str) -> None:
+        """Recording cannot go on (disk full, encoder failure): finish and keep the frames written
+        so far; only a recording without a single frame is dropped."""
         sink, path, self._sink, self.path = self._sink, self.path, None, None
+        if sink is not None and sink.frames:
+            try:
+                sink.close()
+                self.report(False, f"recording stopped: {why}; what was recorded is kept in {sink.path}", path)
+                return
+            except FstError:
+                pass  # close() removed the temp file
         if sink is not None:
             sink.abort()
         self.report(False, f"recording failed: {why}", path)

@@ -10,7 +10,8 @@ import numpy as np
 from fstvideo import DEFAULT_STYLE
 from fstvideo.stylizer import PHOTO_SLOT
 
-RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("native", None)]  # label, short side px
+# label, short side px; 0 = the style's own processing size (strokes at the painting's scale)
+RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("style's size", 0), ("native", None)]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Settings:
     mirror: bool = True            # cameras only: flip left-right, like a mirror
     side_by_side: bool = False     # show original | stylized
     record: str | None = None      # MP4 being recorded (stylized frames, capture timing); None = off
+    virtual_cam: bool = False      # send the stylized stream to a virtual camera (fstvideo.vcam) at its
+                                   # own fixed size and rate, for call apps and OBS
     device: str = "auto"           # torch device for the net: auto, cpu, cuda
 
 
@@ -44,11 +47,14 @@ class FrameStats:
     recording: bool     # a recording is running
 
 
-def net_size(height: int, width: int, resolution: int | None) -> int | None:
+def net_size(height: int, width: int, resolution: int | None, style_size: int | None = None) -> int | None:
     """Processing height ``resolution`` (short side, px) -> the longest side to shrink a frame
     to (what Stylizer calls ``max_size``); None when the frame is already that small or
-    ``resolution`` is None (native)."""
+    ``resolution`` is None (native). ``resolution`` 0: the style's processing size
+    ``style_size`` (longest side, px; ``fstvideo.processing_size``), native if it has none."""
     short, long = min(height, width), max(height, width)
+    if resolution == 0:
+        return style_size if style_size and long > style_size else None
     if resolution is None or short <= resolution:
         return None
     return max(16, round(resolution * long / short))

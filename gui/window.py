@@ -15,23 +15,25 @@ from fstvideo.styles import bundled_dir, list_styles, resolve
 
 from .panel import OPEN_FILE, ControlPanel
 from .settings import Settings, smoothing_available
+from .vcamout import VcamControls
 from .view import VideoView
 from .worker import Shown, StyleWorker
 
 STRENGTH_STEP = 10  # percent per +/- key
 
-# (keys, what they do): the help overlay and docs/GUI.md.
+# (keys, what they do): the help overlay and the README's section on the window.
 SHORTCUTS = [
     ("1-9", "pick style 1-9"),
     ("Left / Right", "previous / next style"),
     ("+ / -", "more / less style strength"),
     ("C", "preserve colour on/off"),
     ("T", "temporal smoothing on/off"),
-    ("R", "processing resolution: 240p, 360p, 480p, native"),
+    ("R", "processing resolution: 240p, 360p, 480p, the style's size, native"),
     ("B", "side by side: original | stylized"),
     ("M", "mirror the camera on/off"),
     ("S", "snapshot to PNG"),
     ("V", "record MP4: start / stop"),
+    ("Ctrl+Shift+V", "virtual camera on/off (for call apps and OBS)"),
     ("O", "open a video file as the source"),
     ("F or F11", "full screen on/off"),
     ("I", "frame rate / latency overlay on/off"),
@@ -102,6 +104,7 @@ class StyleWindow(QMainWindow):
             act.setShortcut(QKeySequence(str(i + 1)))
             act.triggered.connect(lambda _=False, i=i: self.pick_style(i))
             self.addAction(act)
+        self.vcam = VcamControls(self, w, p.vcam, settings.virtual_cam)  # checkable action + status label
         w.frameReady.connect(self._on_frame)
         w.message.connect(self._status)
         w.sourceFailed.connect(self._on_source_failed)
@@ -220,6 +223,7 @@ class StyleWindow(QMainWindow):
             self.shown = shown
             self.frames_shown += 1
             self.view.set_image(shown.image, shown.stats)
+            self.vcam.frame_shown(shown.stats)
 
     def snapshot(self) -> None:
         self.worker.snapshot(str(unique_path(self.output_dir, ".png")))
@@ -250,6 +254,9 @@ class StyleWindow(QMainWindow):
 
     def toggle_side_by_side(self) -> None:
         self.panel.side.toggle()
+
+    def toggle_virtual_cam(self) -> None:
+        self.vcam.action.toggle()
 
     def toggle_mirror(self) -> None:
         self.panel.mirror.toggle()

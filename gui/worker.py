@@ -1,5 +1,6 @@
 """The webcam window's worker thread: capture -> stylize -> (smooth) -> publish, plus recording,
-snapshots and style thumbnails. The window only displays and edits :class:`Settings`.
+the virtual camera, snapshots and style thumbnails. The window only displays and edits
+:class:`Settings`.
 
 Latest-frame policy, so latency stays about one frame however slow the net is:
 - capture runs in its own thread (:class:`fstvideo.capture.LatestFrame`) and keeps only the
@@ -29,13 +30,14 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtGui import QImage
 
-from fstvideo import FstError, load_style
+from fstvideo import FstError, load_style, processing_size
 from fstvideo.capture import CameraSource, FileLoop, LatestFrame
 from fstvideo.media import write_image
 from fstvideo.stylizer import Stylizer, StylizerOptions
 
 from .recorder import Recorder
 from .settings import FrameStats, Settings, net_size, slider_names, thumbnail_base
+from .vcamout import VcamOutput
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class StyleWorker(QThread):
     thumbnailReady = pyqtSignal(str, QImage)  # (style spec, stylized thumbnail)
     snapshotSaved = pyqtSignal(str)           # path of the PNG written
     recordingChanged = pyqtSignal(bool, str)  # (recording, path when started / outcome when stopped)
+    vcamChanged = pyqtSignal(bool, str, bool) # (sending, device when opened / why it stopped, failed)
 
     def __init__(self, settings: Settings = Settings(), parent=None):
         super().__init__(parent)
@@ -118,12 +121,14 @@ class StyleWorker(QThread):
         self._style_spec: str | None = None
         self._smoother = None
         self._recorder = Recorder(self._on_recording)
+        self._vcam = VcamOutput(self._on_vcam)
         try:
             self._loop()
         except Exception as e:  # a bug: say so in the window instead of dying silently
             self.message.emit(f"worker stopped: {type(e).__name__}: {e}")
         finally:
             self._recorder.stop()
+            self._vcam.stop()
             self._close_feed()
 
     def _loop(self) -> None:
@@ -135,6 +140,7 @@ class StyleWorker(QThread):
                 gen = new_gen
                 self._open(s)
             self._sync_style(s)
+            self._vcam.sync(s.virtual_cam)  # opened/closed here: it keeps sending while no frame comes
             item = self._feed.take(0.1) if self._feed is not None else None
             if item is None:
                 if self._feed is not None and self._feed.ended:
@@ -146,12 +152,14 @@ class StyleWorker(QThread):
             self._feed.source.mirror = s.mirror and isinstance(s.source, int)
             frame, stamp, captured = item
             h, w = frame.shape[:2]
-            m = net_size(h, w, s.resolution)
+            m = net_size(h, w, s.resolution,
+                         processing_size(self._stylizer.style) if self._stylizer is not None else None)
             if m:  # shrink here (INTER_AREA, ~2 ms for 720p) so everything after works at net size
                 scale = m / max(h, w)
                 frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
             out, name = self._stylize(s, frame)
             self._recorder.sync(s.record, out, stamp, self._fps)
+            self._vcam.write(out, unmirror=self._feed.source.mirror)  # stylized only, never side by side
             shown = np.hstack([frame, out]) if s.side_by_side else out
             self._save_snapshots(shown)
             now = time.monotonic()
@@ -223,7 +231,7 @@ class StyleWorker(QThread):
                 if self._stylizer.options.blend:  # names of the old file: invalid for the new one
                     self._stylizer.set_options(replace(self._stylizer.options, blend=()))
                 self._stylizer.set_style(style)
-        except FstError as e:
+        except Exception as e:  # FstError, or anything else a bad file provokes: keep the previous style
             if previous is not None and self._stylizer is not None:
                 with self._lock:  # back to the style still loaded
                     if self._settings.style == s.style:
@@ -284,7 +292,7 @@ class StyleWorker(QThread):
             else:
                 self._thumb_stylizer.set_style(style)
             self.thumbnailReady.emit(spec, to_qimage(self._thumb_stylizer(thumbnail_base())))
-        except FstError as e:
+        except Exception as e:  # one bad style file must not stop the worker
             self.styleFailed.emit(spec, str(e))
 
     # -- outputs ----------------------------------------------------------------------------
@@ -304,3 +312,9 @@ class StyleWorker(QThread):
                 if path is not None and self._settings.record == path:
                     self._settings = replace(self._settings, record=None)
         self.recordingChanged.emit(on, text)
+
+    def _on_vcam(self, on: bool, text: str, failed: bool) -> None:
+        if failed:
+            with self._lock:  # not retried every frame: the window unchecks its toggle
+                self._settings = replace(self._settings, virtual_cam=False)
+        self.vcamChanged.emit(on, text, failed)

@@ -147,3 +147,17 @@ def test_extract_slots_of_the_shuffle_net(tmp_path):
     x = torch.rand(1, 3, 24, 32)
     assert torch.allclose(s.build()(x, torch.tensor([0.0, 1.0, 0.0])), one.build()(x, torch.tensor([1.0, 0.0])),
                           atol=1e-5)
+
+
+def test_blend_of_weight_one_is_the_single_style():
+    # '--style a:1,b:0' serves a's own file: the same picture as '--style a', whatever nets exist
+    import argparse
+
+    from fstvideo.cli import build_stylizer
+    frame = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    base = dict(strength=1.0, strength_mode="pixels", preserve_color=False, max_size=None, stroke=1.0,
+                device="cpu", precision="fp32", compile=False, fast=False, scale=None)
+    single = build_stylizer(argparse.Namespace(style="starry_night", **base))
+    blend = build_stylizer(argparse.Namespace(style="starry_night:1,wave:0", **base))
+    assert blend.style.path == single.style.path
+    assert np.abs(blend(frame).astype(int) - single(frame).astype(int)).mean() < 2

@@ -174,8 +174,11 @@ def test_ctrl_c_removes_temp_and_exits_130(style, tmp_path):
     # signal lands (400 frames did, once, under load)
     src = write_clip(tmp_path / "long.mp4", [i * 40 for i in range(2000)], size=(160, 120))
     out = tmp_path / "out.mp4"
+    # The child gets the default SIGINT disposition: started from a background job (`pytest &`),
+    # it would inherit SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     p = subprocess.Popen([sys.executable, "-m", "fstvideo.cli", "convert", str(src), "--style", style,
-                          "-o", str(out)], stderr=subprocess.PIPE, text=True)
+                          "-o", str(out)], stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not any(n.startswith(".out") for n in os.listdir(tmp_path)):
         time.sleep(0.05)
@@ -276,8 +279,9 @@ def test_pipeline_workers_keep_frame_order_and_smoother_order(make_clip, tmp_pat
 
 
 def test_default_scale_is_the_one_the_file_was_trained_for(tmp_path):
-    # Stop-11 fast files were trained for half size (+ guided upsampling): they keep running so;
-    # files without a recorded scale (every full model, the stop-12 fast files) run at full size.
+    # A file distilled for half size (+ guided upsampling) keeps running so; files without a
+    # recorded scale (every full model) or distilled at scale 1 (the bundled fast files) run at
+    # full size.
     import argparse
 
     from fstvideo.cli import build_stylizer
@@ -287,7 +291,7 @@ def test_default_scale_is_the_one_the_file_was_trained_for(tmp_path):
     full = save_style(tmp_path / "full.safetensors", net, "full", training={"distill": {"student_scale": 1.0}})
     plain = save_style(tmp_path / "plain.safetensors", net, "plain")
     assert [trained_scale(load_style(p)) for p in (half, full, plain)] == [0.5, 1.0, 1.0]
-    base = dict(strength=1.0, strength_mode="pixels", preserve_color=False, max_size=None, device="cpu",
+    base = dict(strength=1.0, strength_mode="pixels", preserve_color=False, max_size=None, stroke=1.0, device="cpu",
                 precision="fp32", compile=False, fast=False, scale=None)
     scale = lambda p, **kw: build_stylizer(argparse.Namespace(**{**base, "style": str(p), **kw})).options.scale
     assert scale(half) == 0.5 and scale(plain) == 1.0

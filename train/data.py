@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from fstvideo.errors import FstError
+from fstvideo.mediabase import describe
 
 EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -32,8 +34,11 @@ def _open_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"cannot read image {path} ({e})") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot read image {path} ({describe(e)})") from None
+
+
+_WARNED: set[Path] = set()  # unreadable photos already reported (several PhotoCrops share a folder)
 
 
 def to_chw(im: Image.Image) -> torch.Tensor:
@@ -65,6 +70,7 @@ class PhotoCrops:
 
     def __init__(self, folder: str | os.PathLike, size: int, seed: int = 0, max_scale: float = 1.5,
                  cache: int = 512):
+        self.folder = Path(folder)
         self.files = find_images(folder)
         self.size = size
         self.max_scale = max_scale
@@ -86,9 +92,24 @@ class PhotoCrops:
                 self._cache[p] = im
         return im
 
+    def _photo(self) -> Image.Image:
+        """A random readable photo. An unreadable one (truncated, not an image) is dropped from the
+        set with a warning; only a folder without a single readable photo stops training."""
+        while True:
+            p = self.rng.choice(self.files)
+            try:
+                return self._get(p)
+            except DataError as e:
+                self.files.remove(p)
+                if p not in _WARNED:
+                    _WARNED.add(p)
+                    print(f"warning: {e}; skipped", file=sys.stderr)
+                if not self.files:
+                    raise DataError(f"no readable images in {self.folder}") from None
+
     def sample(self) -> torch.Tensor:
         """One 3xSxS crop in [0, 1]."""
-        im = self._get(self.rng.choice(self.files))
+        im = self._photo()
         w, h = im.size
         short = self.size * self.rng.uniform(1.0, self.max_scale)
         s = short / min(w, h)

