@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None,
                    help="output path (default: <input stem>_<style>.<ext> beside the input; - for stdout)")
     _add_stylizer_args(p)
-    p.add_argument("--smooth", nargs="?", type=float, const=0.8, default=None, metavar="S",
-                   help="flow-guided temporal smoothing, strength S in [0,1] (default 0.8 when given)")
+    from .temporal import SmoothOptions
+    p.add_argument("--smooth", nargs="?", type=float, const=SmoothOptions.strength, default=None, metavar="S",
+                   help="flow-guided temporal smoothing, strength S in [0,1] (default %(const)s when given)")
     p.add_argument("--no-audio", action="store_true", help="drop audio streams")
     p.add_argument("--crf", type=int, default=None, metavar="N",
                    help="video quality, lower = better and larger (default 18 for H.264, 31 for VP9)")

@@ -115,7 +115,7 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 _GRIDS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _grid(h: int, w: int) -> np.ndarray:
+def pixel_grid(h: int, w: int) -> np.ndarray:
     """HxWx2 float32 pixel coordinates (x, y); cached (a few sizes per process), read-only."""
     g = _GRIDS.get((h, w))
     if g is None:
@@ -134,7 +134,7 @@ def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE
     h, w = flow.shape[:2]
     if image.shape[:2] != (h, w):
         raise ValueError(f"image {image.shape[:2]} and flow {flow.shape[:2]} differ in size")
-    coords = cv2.add(_grid(h, w), flow.astype(np.float32, copy=False))
+    coords = cv2.add(pixel_grid(h, w), flow.astype(np.float32, copy=False))
     return cv2.remap(image, coords, None, cv2.INTER_LINEAR, borderMode=border)
 
 
@@ -153,7 +153,7 @@ def consistent(backward: np.ndarray, forward: np.ndarray, alpha1: float = 0.01,
     err = tx * tx + ty * ty
     mag = backward[..., 0] ** 2 + backward[..., 1] ** 2 + fw[..., 0] ** 2 + fw[..., 1] ** 2
     ok = err <= alpha1 * mag + alpha2
-    t = _grid(h, w) + backward
+    t = pixel_grid(h, w) + backward
     ok &= (t[..., 0] >= 0) & (t[..., 0] <= w - 1) & (t[..., 1] >= 0) & (t[..., 1] <= h - 1)
     return ok
 

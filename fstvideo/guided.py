@@ -97,14 +97,40 @@ def guided_upsample(low_out: torch.Tensor, low_in: torch.Tensor, high_in: torch.
     """
     if _cv2_ok(low_out, low_in, high_in):
         return _guided_cv2(low_out, low_in, high_in, radius, eps)
+    ab = F.interpolate(guided_coefficients(low_out, low_in, radius, eps), size=high_in.shape[-2:],
+                       mode="bilinear", align_corners=False)
+    return apply_coefficients(ab, high_in)
+
+
+def guided_coefficients(low_out: torch.Tensor, low_in: torch.Tensor, radius: int = 2,
+                        eps: float = 1e-3) -> torch.Tensor:
+    """The smoothed local models of :func:`guided_upsample` at low resolution: Bx6xhxw, ``a``
+    (3 channels) and ``b`` (3), so that the output is ``a * grey(high_in) + b`` once they are
+    upsampled (:func:`apply_coefficients`; a large frame can take them strip by strip)."""
     luma = _LUMA.to(low_in.device, low_in.dtype)
     g = (low_in * luma).sum(1, keepdim=True)        # Bx1xhxw grey guide
-    G = (high_in * luma).sum(1, keepdim=True)       # Bx1xHxW
     # One box pass over all eight statistics channels, one over the six coefficient maps.
     m = box(torch.cat([g, low_out, g * low_out, g * g], 1), radius)
     mean_g, mean_p, mean_gp, mean_gg = m[:, :1], m[:, 1:4], m[:, 4:7], m[:, 7:]
     a = (mean_gp - mean_g * mean_p) / (mean_gg - mean_g * mean_g + eps)
     b = mean_p - a * mean_g
-    ab = F.interpolate(box(torch.cat([a, b], 1), radius), size=high_in.shape[-2:], mode="bilinear",
-                       align_corners=False)
+    return box(torch.cat([a, b], 1), radius)
+
+
+def apply_coefficients(ab: torch.Tensor, high_in: torch.Tensor) -> torch.Tensor:
+    """``a * grey(high_in) + b`` with ``ab`` (Bx6xHxW) already at the size of ``high_in``."""
+    G = (high_in * _LUMA.to(high_in.device, high_in.dtype)).sum(1, keepdim=True)  # Bx1xHxW
     return torch.addcmul(ab[:, 3:], ab[:, :3], G)
+
+
+def upsample_rows(x: torch.Tensor, size: tuple[int, int], r0: int, r1: int) -> torch.Tensor:
+    """Rows ``r0:r1`` of ``F.interpolate(x, size, mode="bilinear", align_corners=False)`` without
+    computing the others: a large frame upsampled strip by strip, with no seam between strips."""
+    def taps(n_out: int, n_in: int, start: int, stop: int):
+        c = ((torch.arange(start, stop, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+        i0 = c.floor().long().clamp(max=n_in - 1)
+        return i0.to(x.device), (i0 + 1).clamp(max=n_in - 1).to(x.device), (c - i0).to(x.device, x.dtype)
+    y0, y1, fy = taps(size[0], x.shape[-2], r0, r1)
+    x0, x1, fx = taps(size[1], x.shape[-1], 0, size[1])
+    rows = torch.lerp(x[..., y0, :], x[..., y1, :], fy[:, None])
+    return torch.lerp(rows[..., x0], rows[..., x1], fx)

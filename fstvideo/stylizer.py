@@ -29,7 +29,7 @@ from .errors import OptionsError
 from .frames import check_frame, to_frames, to_tensor
 from .guided import guided_upsample, resize_area
 from .styles import Style, load_style, processing_size
-from .tiles import ThumbnailNorms, stylize_tiled
+from .tiles import ThumbnailNorms, finish_in_strips, stylize_tiled
 
 # BT.601 luma weights, the ones JPEG/YCbCr use: shape 1x3x1x1 for broadcasting over Bx3xHxW.
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -133,6 +133,16 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, h, w
+
+
+def _finish(y: torch.Tensor, x: torch.Tensor, options: StylizerOptions, pixel_strength: bool) -> torch.Tensor:
+    """Colour preservation and pixel strength: the stylized ``y`` against the input ``x`` (Bx3xHxW)."""
+    if options.preserve_color:
+        luma = _LUMA.to(x.device)
+        y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))
+    if options.strength < 1.0 and pixel_strength:
+        y = torch.lerp(x, y, float(options.strength))
+    return y
 
 
 PHOTO_SLOT = "photo"  # a content-only slot (fstvideo train's photo_slot): the 0-strength end
@@ -291,26 +301,29 @@ class Stylizer:
                 y = guided_upsample(y, small, x)  # may overshoot [0,1] a little: to_frames clamps
             else:
                 y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
-        if options.preserve_color:
-            luma = _LUMA.to(device)
-            y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))
-        if options.strength < 1.0 and pixel_strength:
-            y = torch.lerp(x, y, float(options.strength))
-        return to_frames(y)
+        return to_frames(_finish(y, x, options, pixel_strength))
 
     def _tiled(self, frame: np.ndarray, net: torch.nn.Module, options: StylizerOptions, device: torch.device,
                mix: torch.Tensor, pixel_strength: bool, s: float) -> np.ndarray:
-        """A frame over the pixel budget: overlapping tiles within it, each through the same steps
-        as a whole frame at the whole frame's scale ``s``, their instance norms using the
-        statistics of a thumbnail of the whole frame (fstvideo.tiles)."""
+        """A frame over the pixel budget (the net sees it at scale ``s``): overlapping tiles within
+        the budget, their instance norms using the statistics of a thumbnail of the whole frame;
+        shrunk first when ``s`` < 1 (fstvideo.tiles)."""
         h, w = frame.shape[:2]
-        t = min(s, math.sqrt(options.max_pixels / (h * w)))  # thumbnail scale: within the budget
+        if s < 1.0:  # the net sees the frame shrunk: stylize that whole, back to full size in strips
+            small = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            raw = replace(options, preserve_color=False, strength=1.0)  # colour and strength at full size
+            sh, sw = small.shape[:2]
+            styled = (self._tiled(small, net, raw, device, mix, pixel_strength, 1.0) if sh * sw > options.max_pixels
+                      else self._forward([small], (net, raw, device, mix, pixel_strength, 1.0))[0])
+            return finish_in_strips(frame, small, styled, options.max_pixels,
+                                    options.upsample == "guided" and min(sh, sw) >= 8,
+                                    lambda y, x: _finish(y, x, options, pixel_strength), device)
+        t = min(1.0, math.sqrt(options.max_pixels / (h * w)))  # thumbnail scale: within the budget
         thumb = cv2.resize(frame, (max(1, round(w * t)), max(1, round(h * t))), interpolation=cv2.INTER_AREA)
         norms = ThumbnailNorms(net)
         xp, _, _ = _pad_to(to_tensor(thumb, device), net.multiple)
         with self._autocast():
             norms.measure(xp, mix)
-        fixed = (norms.net, options, device, mix, pixel_strength, s)
-        side = math.isqrt(int(options.max_pixels))
-        return stylize_tiled(frame, lambda part: self._forward([part], fixed)[0], side,
-                             round(options.tile_overlap / s), net.multiple if s == 1.0 else 1)
+        fixed = (norms.net, options, device, mix, pixel_strength, 1.0)
+        return stylize_tiled(frame, lambda part: self._forward([part], fixed)[0], math.isqrt(int(options.max_pixels)),
+                             options.tile_overlap, net.multiple)

@@ -13,6 +13,10 @@ stylized one at a time and put back together; two things keep their borders invi
   neighbouring tiles overlap and are cross-faded with raised-cosine weights that fall towards
   zero at a tile's inner edges and sum to one everywhere.
 
+A frame the net sees shrunk (``--max-size``, a style's processing size) is not cut up for the
+net: the shrunk frame is stylized as a whole (or in tiles if it is still over the budget), and
+only bringing it back to full size runs in strips (:func:`finish_in_strips`).
+
 Memory besides the net on one tile: the frame in and out (3 bytes a pixel each) and one row of
 tiles as float32 (12 bytes a pixel over a tile's height). Frames are HxWx3 uint8 RGB.
 """
@@ -26,6 +30,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .frames import to_frames, to_tensor
+from .guided import apply_coefficients, guided_coefficients, upsample_rows
 from .model import CondInstanceNorm
 
 
@@ -86,6 +92,27 @@ def stylize_tiled(frame: np.ndarray, run: Callable[[np.ndarray], np.ndarray], ti
         done = (ys[i + 1][0] if i + 1 < len(ys) else y1) - y0  # rows no later tile touches
         out[y0:y0 + done] = np.clip(np.rint(band[:done]), 0, 255).astype(np.uint8)
         carry = band[done:]
+    return out
+
+
+def finish_in_strips(frame: np.ndarray, small: np.ndarray, styled: np.ndarray, budget: int, guided: bool,
+                     finish: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                     device: torch.device | str = "cpu") -> np.ndarray:
+    """``styled`` (the net's output for ``small``, the frame shrunk) back at the frame's size, in
+    strips of at most ``budget`` pixels: edge-aware (the guided filter's coefficients computed on
+    the small images, applied to each strip of the full-size frame) or bilinear. ``finish(y, x)``
+    gives each strip its colour and strength (1x3xRxW float tensors, the input strip ``x``). The
+    strips are rows of one global upsampling, so they join without seams."""
+    h, w = frame.shape[:2]
+    low_out, low_in = to_tensor(styled, device), to_tensor(small, device)
+    # a = 0, b = output: the same upsampling of the output alone (bilinear)
+    ab = guided_coefficients(low_out, low_in) if guided else torch.cat([torch.zeros_like(low_out), low_out], 1)
+    out = np.empty_like(frame)
+    step = max(1, budget // w)
+    for r0 in range(0, h, step):
+        r1 = min(h, r0 + step)
+        x = to_tensor(frame[r0:r1], device)
+        out[r0:r1] = to_frames(finish(apply_coefficients(upsample_rows(ab, (h, w), r0, r1), x), x))[0]
     return out
 
 

@@ -92,7 +92,6 @@ for i in range(400):  # noise: ~30 KB a frame, so the limit is reached within a 
 rec.stop()
 print(events[-1][1])
 """
-    pytest.importorskip("PyQt6")
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT)
     assert p.returncode == 0, p.stderr
     assert "recording stopped" in p.stdout and "kept" in p.stdout, p.stdout
@@ -183,23 +182,28 @@ def test_malformed_style_metadata_is_one_line(tmp_path, case):
 def test_style_header_claims_are_refused_before_allocating(tmp_path):
     huge = tmp_path / "huge_header.safetensors"
     huge.write_bytes(struct.pack("<Q", 200 << 20) + b"{" * 64)  # a 200 MB header that is not there
-    wide = _style_file(tmp_path / "wide.safetensors", BAD_META["widths_1024"])
-    # every tensor the 1024-wide net would have, as 1-element stand-ins: only shapes are wrong
+    paths = [huge, _style_file(tmp_path / "w1024.safetensors", BAD_META["widths_1024"]),
+             _style_file(tmp_path / "w20000.safetensors", BAD_META["widths_20000"])]
+    # within the size limits (24M weights), but its one tensor is not what the header's net needs
+    arch = dict(TINY.to_dict(), widths=[512, 512, 512], blocks=5)
+    paths.append(_style_file(tmp_path / "w512.safetensors", json.dumps(dict(GOOD_META, arch=arch))))
     script = f"""
 import resource
 from fstvideo.styles import StyleError, load_style
-load_style("starry_night_fast")  # warm: imports and first-use costs are not the bad file's
+load_style("starry_night_fast")  # warm: imports and first-use costs are not the bad files'
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-for path in ({str(huge)!r}, {str(wide)!r}):
+refused = 0
+for path in {[str(p) for p in paths]!r}:
     try:
         load_style(path)
     except StyleError:
-        pass
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+        refused += 1
+print(refused, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT)
     assert p.returncode == 0, p.stderr
-    assert int(p.stdout) < 100, p.stdout  # MB of peak memory the bad files added
+    refused, mb = map(int, p.stdout.split())
+    assert refused == 4 and mb < 100, p.stdout  # MB of peak memory the bad files added
 
 
 def test_one_bad_file_or_fifo_in_the_style_folder_breaks_nothing(tmp_path, style):
@@ -282,6 +286,24 @@ def test_frames_over_the_pixel_budget_convert_in_tiles(tmp_path, style, monkeypa
                     tmp_path / "out.png")
     assert code == 0, err
     assert Image.open(tmp_path / "out.png").size == (200, 120)
+
+
+def test_shrunk_frames_over_the_budget_are_stylized_whole_and_enlarged_in_strips():
+    # --max-size or a style's processing size: the net sees the whole shrunk frame in one pass,
+    # only the guided upsampling back to full size runs in strips (rows of one global upsampling)
+    import torch.nn.functional as F
+
+    from fstvideo.guided import upsample_rows
+    from fstvideo.stylizer import Stylizer, StylizerOptions
+    x = torch.rand(1, 6, 13, 17)
+    strips = torch.cat([upsample_rows(x, (100, 130), r, min(100, r + 23)) for r in range(0, 100, 23)], 2)
+    assert torch.allclose(strips, F.interpolate(x, size=(100, 130), mode="bilinear", align_corners=False), atol=1e-5)
+    frame = pattern(2, 240, 160)
+    for extra in ({}, {"preserve_color": True, "strength": 0.6}):
+        whole = Stylizer("starry_night_fast", StylizerOptions(device="cpu", max_size=96, **extra))(frame)
+        parts = Stylizer("starry_night_fast", StylizerOptions(device="cpu", max_size=96, max_pixels=40 * 240,
+                                                              **extra))(frame)
+        assert np.abs(whole.astype(int) - parts.astype(int)).max() <= 3, extra
 
 
 # -- training ------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fstvideo.bench.temporal import ema, evaluate, flow_pairs, warping_error
+from fstvideo.bench.flicker import moving, trail
+from fstvideo.bench.frontier import plot_frontier
+from fstvideo.bench.temporal import TemporalBenchOptions, ema, evaluate, flow_pairs, sweep, warping_error
 from fstvideo.errors import OptionsError
 from fstvideo.flow import FlowEstimator, consistent, flows, gray, resize_flow, warp
 from fstvideo.temporal import SmoothOptions, Smoother
@@ -150,16 +152,69 @@ def test_ema_known_answer():
 
 
 def test_evaluate_rows_and_smoothing_target():
-    """On a moving camera with flicker, flow-guided smoothing at least halves E_warp and stays
-    closer to the per-frame output than the EMA that achieves less."""
+    """On a moving camera with flicker, flow-guided smoothing at least halves E_warp and beats the
+    EMA that achieves less."""
     frames = pan(10)
     stylized = [stylize(f, 8.0, seed=i) for i, f in enumerate(frames)]
-    result = evaluate(frames, stylized, Smoother(), meter=None)
-    rows = {r["method"]: r for r in result["rows"]}
-    assert list(rows) == ["per-frame", "ema-0.5", "ema-0.8", "fstvideo"]
-    assert rows["per-frame"]["diff_to_per_frame"] == 0.0
-    assert rows["fstvideo"]["e_warp"] < 0.5 * rows["per-frame"]["e_warp"]
-    assert rows["fstvideo"]["e_warp"] < rows["ema-0.5"]["e_warp"]
+    default = SmoothOptions.strength
+    result = evaluate(frames, stylized, sweep((0.5, 0.8), (default,)), meter=None)
+    rows = {(r["method"], r["strength"]): r for r in result["rows"]}
+    assert list(rows) == [("per-frame", 0.0), ("ema", 0.5), ("ema", 0.8), ("smoother", default)]
+    assert rows["per-frame", 0.0]["diff_to_per_frame"] == 0.0 and rows["per-frame", 0.0]["trail"] == 0.0
+    assert rows["smoother", default]["default"] and not rows["ema", 0.8]["default"]
+    assert rows["smoother", default]["e_warp"] < 0.5 * rows["per-frame", 0.0]["e_warp"]
+    assert rows["smoother", default]["e_warp"] < rows["ema", 0.8]["e_warp"]
+
+
+def test_sweep_gives_one_row_per_strength_and_adds_the_default():
+    frames = pan(4)
+    stylized = [stylize(f, 4.0, seed=i) for i, f in enumerate(frames)]
+    default = SmoothOptions.strength
+    result = evaluate(frames, stylized, sweep((0.2, 0.6, 0.9), (0.3, 0.6)), meter=None)
+    assert [(r["method"], r["strength"]) for r in result["rows"]] == [
+        ("per-frame", 0.0), ("ema", 0.2), ("ema", 0.6), ("ema", 0.9),
+        ("smoother", 0.3), ("smoother", 0.6), ("smoother", default)]
+    assert [r["default"] for r in result["rows"]] == [False] * 6 + [True]
+    for r in result["rows"]:
+        assert r["e_warp"] >= 0 and r["e_warp_moving"] >= 0 and 0 <= r["trail"] <= 1
+        assert r["style_loss"] is None and r["style_vs_per_frame"] is None
+
+
+def test_moving_mask_is_relative_to_the_camera():
+    """A pan moves every pixel; only what moves against the median flow is a moving object."""
+    back = np.zeros((20, 30, 2), np.float32)
+    back[..., 0] = 3.0           # the camera
+    back[5:10, 5:10, 0] = -2.0   # an object moving the other way
+    mask = np.ones((20, 30), bool)
+    [(_, mov)] = moving([(back, mask)], 1.0)
+    assert mov[5:10, 5:10].all() and mov.sum() == 25
+    assert not moving([(back, np.zeros_like(mask))], 1.0)[0][1].any()  # a cut stays empty
+
+
+def test_trail_counts_only_moving_and_occluded_pixels():
+    stylized = [np.full((4, 6, 3), 100, np.uint8)] * 2
+    outs = [stylized[0], stylized[1].copy()]
+    outs[1][0, 0] = 151          # an occluded pixel that kept the old colour
+    outs[1][3, 5] = 200          # a reliable, still pixel: not a trail
+    back = np.zeros((4, 6, 2), np.float32)
+    mask = np.ones((4, 6), bool)
+    mask[0, :2] = False          # two occluded pixels
+    pairs = [(back, mask)]
+    assert trail(outs, stylized, pairs, moving(pairs)) == pytest.approx(51 / 2 / 255)
+
+
+def test_frontier_png_is_written(tmp_path):
+    rows = [{"method": "per-frame", "strength": 0.0, "e_warp": 0.01, "style_vs_per_frame": 1.0,
+             "diff_to_per_frame": 0.0}]
+    rows += [{"method": m, "strength": s, "e_warp": 0.01 * (1 - s * k), "style_vs_per_frame": 1 + s * k,
+              "diff_to_per_frame": 0.01 * s, "default": m == "smoother" and s == 0.8}
+             for m, k in (("ema", 0.5), ("smoother", 0.8)) for s in (0.4, 0.8)]
+    result = {"clip": "walk.mp4", "frames": 5, "size": [48, 64], "style": "x", "rows": rows}
+    path = plot_frontier(result, tmp_path / "f.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for r in rows:  # no style loss (no VGG16 weights): the plot falls back to the difference axis
+        r["style_vs_per_frame"] = None
+    assert plot_frontier(result, tmp_path / "g.png").stat().st_size > 1000
 
 
 # -- the smoother ------------------------------------------------------------------------------------
@@ -175,6 +230,37 @@ def test_smoother_converges_on_a_static_scene():
     s.reset()
     outs = [s(frame, clean) for _ in range(5)]  # no flicker: stays exactly the stylized frame
     assert all(np.array_equal(o, clean) for o in outs)
+
+
+def noisy(frame: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """``frame`` plus N(0, sigma^2) sensor noise: a still camera's frames are never identical."""
+    n = np.random.default_rng(seed).normal(0, sigma, frame.shape)
+    return np.clip(frame + n + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_still_camera_output_equals_per_frame():
+    """A still camera (sensor noise only) and a stylizer that paints the same frame every time:
+    the output is that frame exactly, every frame. The noise makes DIS report sub-pixel flows;
+    warping by them would resample the previous output (a blur) every frame."""
+    frame = texture(72, 96)
+    clean = stylize(frame)
+    s = Smoother()
+    outs = [s(noisy(frame, 2.0, i), clean) for i in range(12)]
+    assert all(np.array_equal(o, clean) for o in outs)
+    s = Smoother(SmoothOptions(still_px=0.0))  # always warp: the same frames come out resampled
+    assert not all(np.array_equal(s(noisy(frame, 2.0, i), clean), clean) for i in range(12))
+
+
+def test_output_converges_to_per_frame_once_flicker_stops():
+    frame = texture(72, 96)
+    clean = stylize(frame)
+    s = Smoother(SmoothOptions(strength=0.8))
+    for i in range(10):
+        s(noisy(frame, 1.0, i), stylize(frame, 8.0, seed=i))
+    outs = [s(noisy(frame, 1.0, 100 + i), clean) for i in range(40)]
+    errors = [np.abs(o.astype(np.float32) - clean).mean() for o in outs]
+    assert errors[0] > 1.0 and errors[-1] < 0.05  # 0.8^40: the flicker is forgotten
+    assert all(a >= b for a, b in zip(errors, errors[1:]))
 
 
 def test_scene_cut_resets():
@@ -223,7 +309,7 @@ def test_smoother_accepts_a_stylized_frame_of_another_size():
 
 def test_smooth_options_are_validated():
     for bad in ({"strength": 1.5}, {"strength": -0.1}, {"preset": "slow"}, {"flow_size": 4},
-                {"color_low": 0.2, "color_high": 0.1}):
+                {"color_low": 0.2, "color_high": 0.1}, {"still_px": -1.0}):
         with pytest.raises(OptionsError):
             Smoother(SmoothOptions(**bad))
     s = Smoother()
@@ -255,12 +341,17 @@ def test_bench_temporal_command(make_clip, random_style, tmp_path, capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert out["frames"] == 5 and out["clip"] == str(clip)
-    assert [r["method"] for r in out["rows"]] == ["per-frame", "ema-0.5", "ema-0.8", "fstvideo"]
+    methods = [(r["method"], r["strength"]) for r in out["rows"]]
+    assert methods[0] == ("per-frame", 0.0)
+    assert [s for m, s in methods if m == "ema"] == list(TemporalBenchOptions.ema)
+    assert [s for m, s in methods if m == "smoother"] == sorted({*TemporalBenchOptions.smooth, SmoothOptions.strength})
     for r in out["rows"]:
-        assert r["e_warp"] >= 0 and r["diff_to_per_frame"] >= 0
+        assert r["e_warp"] >= 0 and r["diff_to_per_frame"] >= 0 and r["e_warp_moving"] >= 0
         assert r["style_loss"] is None or r["style_loss"] > 0
     assert out["rows"][0]["style_loss"] is not None or out["note"]
     assert "E_warp" in save.read_text()
+    assert json.loads(save.with_suffix(".json").read_text())["rows"] == out["rows"]
+    assert save.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_bench_temporal_needs_two_frames(random_style, tmp_path, capsys):

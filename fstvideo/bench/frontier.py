@@ -23,35 +23,37 @@ def axes_of(result: dict) -> tuple[str, str]:
 
 def plot_frontier(result: dict, path: Path) -> Path:
     """Write the frontier of ``result`` (``bench.temporal.evaluate``'s dict, plus ``clip``) to
-    ``path`` (PNG, matplotlib's Agg backend: no display needed); returns ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``path`` (PNG); returns ``path``. Matplotlib's Agg canvas on a bare Figure: no display, and
+    no pyplot state shared with a GUI in the same process."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     xkey, xlabel = axes_of(result)
     base = result["rows"][0]["e_warp"] or 1.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
-    try:
-        for method in dict.fromkeys(r["method"] for r in result["rows"]):
-            rows = sorted((r for r in result["rows"] if r["method"] == method), key=lambda r: r["strength"])
-            xs = [r[xkey] for r in rows]
-            ys = [r["e_warp"] / base for r in rows]
-            ax.plot(xs, ys, "o-", color=COLOURS.get(method), label=method, markersize=4)
-            for r, x, y in zip(rows, xs, ys):
-                if method != "per-frame":
-                    ax.annotate(f"{r['strength']:g}", (x, y), textcoords="offset points", xytext=(4, 3),
-                                fontsize=7, color=COLOURS.get(method))
-                if r.get("default"):
-                    ax.plot([x], [y], "o", markersize=10, markerfacecolor="none", color=COLOURS.get(method))
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("E_warp / per-frame (lower flickers less)")
-        h, w = result["size"]
-        ax.set_title(f"{Path(str(result.get('clip', ''))).name}: {result['frames']} frames at {w}x{h}, "
-                     f"{result.get('style', '')}", fontsize=9)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        save_atomic(Path(path), lambda p: fig.savefig(p, format="png"))
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(6.4, 4.8), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    first = result["rows"][0]
+    for method in dict.fromkeys(r["method"] for r in result["rows"]):
+        rows = sorted((r for r in result["rows"] if r["method"] == method), key=lambda r: r["strength"])
+        if method != first["method"]:
+            rows = [first] + rows  # strength 0 of every method is the per-frame output
+        xs = [r[xkey] for r in rows]
+        ys = [r["e_warp"] / base for r in rows]
+        ax.plot(xs, ys, "o-", color=COLOURS.get(method), label=method, markersize=4)
+        for r, x, y in zip(rows, xs, ys):
+            if r is not first:
+                ax.annotate(f"{r['strength']:g}", (x, y), textcoords="offset points", xytext=(4, 3),
+                            fontsize=7, color=COLOURS.get(method))
+            if r.get("default") and r["method"] == method:
+                ax.plot([x], [y], "o", markersize=10, markerfacecolor="none", color=COLOURS.get(method))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("E_warp / per-frame (lower flickers less)")
+    h, w = result["size"]
+    ax.set_title(f"{Path(str(result.get('clip', ''))).name}: {result['frames']} frames at {w}x{h}, "
+                 f"{result.get('style', '')}", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_atomic(Path(path), lambda p: fig.savefig(p, format="png"))
     return Path(path)

@@ -1,29 +1,17 @@
 """``fstvideo bench temporal CLIP``: how much a stylized video flickers, and what smoothing
-costs in style.
+costs in style, as a frontier: every smoothing method is swept over its strengths.
 
-Flicker is the warping error of Lai et al. 2018 ("Learning Blind Video Temporal
-Consistency"): for each pair of consecutive frames, output t-1 is warped onto frame t by the
-optical flow of the *input* frames, occluded or unreliable pixels are masked by the
-forward-backward test of Ruder et al. 2016 (``|w_b + w~_f|^2 > 0.01 (|w_b|^2 + |w~_f|^2) + 0.5``,
-and pixels whose flow leaves the frame), and the mean squared error over the unmasked pixels
-and the three channels, values in [0,1], is averaged over the clip's pairs. Pairs across a
-scene cut (32 px grey thumbnails differ by more than 0.18 in mean, or fewer than 25% of the
-pixels pass the forward-backward test) are skipped and listed: nothing should carry over a
-cut, and one cut pair would otherwise outweigh the rest of the clip.
+Per row (``bench.flicker`` defines the flicker measures): E_warp (Lai et al. 2018), E_warp on
+moving objects, the mean absolute difference to the per-frame output (everywhere, and on moving
+and occluded pixels, where trails show) and the VGG16 style loss of the outputs to the painting
+(Johnson et al. 2016: Gram matrices of relu1_2, relu2_2, relu3_3, relu4_3 normalised by C*H*W,
+the style file's training layer weights and painting size) over evenly spaced frames. Methods
+compare at equal style loss, not at one strength: the table is saved with its JSON and a PNG of
+E_warp against style loss (``bench.frontier``).
 
-Flow for the metric: OpenCV DIS (Kroeger et al. 2016), ``cv2.DISOpticalFlow_create(
-DISOPTICAL_FLOW_PRESET_MEDIUM)`` (patch 12, stride 3, variational refinement) on BT.601 grey
-frames at the benchmark size (``--size``, longest side), one backward and one forward flow per
-pair, bilinear ``cv2.remap`` with replicated borders. The same flows and masks serve every row.
-
-Smoothing may not win by washing the style out, so every row also reports the VGG16 style loss
-of its outputs to the painting (Johnson et al. 2016: sum over relu1_2, relu2_2, relu3_3,
-relu4_3 of the MSE between Gram matrices normalised by C*H*W, with the style file's training
-layer weights; the painting resized as in training), averaged over evenly spaced frames, and
-the mean absolute difference to the per-frame output.
-
-Rows: ``per-frame``; ``ema-0.5`` and ``ema-0.8``, ``out = a * out_prev + (1 - a) * stylized``
-(the exponential blend other tools call ``--smooth``); ``fstvideo``, :class:`~fstvideo.temporal.Smoother`.
+Rows: ``per-frame``; ``ema`` at each weight w, ``out = w * out_prev + (1 - w) * stylized``
+(the exponential blend other tools call ``--smooth``); ``smoother``,
+:class:`~fstvideo.temporal.Smoother` at each strength (its default strength marked).
 """
 from __future__ import annotations
 
@@ -33,70 +21,48 @@ import math
 import os
 import sys
 import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .report import save_atomic
+from .flicker import MOVING_PX, ema, flow_pairs, mean_abs_diff, moving, trail, warping_error
+from .report import save_table
 
 from ..errors import FstError, MediaError, OptionsError
-from ..flow import FlowEstimator, consistent, fit_size, flows, gray, resize, thumb_change, thumbnail, warp
+from ..flow import fit_size, resize
 from ..temporal import SmoothOptions
 
-EMA_WEIGHTS = (0.5, 0.8)
-# Scene cuts: the smoother's own defaults (32 px thumbnails, forward-backward pass rate).
-CUT_THRESHOLD = SmoothOptions.cut_threshold
-MIN_RELIABLE = SmoothOptions.min_reliable
+@dataclass(frozen=True)
+class TemporalBenchOptions:
+    clip: str = ""                      # video or GIF to stylize
+    style: str = ""                     # style name or .safetensors path; "" = the bundled default
+    painting: str = ""                  # painting for the style loss; "" = found from the style file
+    size: int = 360                     # px, longest side the frames are resized to (flow and style
+                                        # loss cost ~ size^2)
+    max_frames: int = 60                # frames read from the start of the clip
+    ema: tuple[float, ...] = (0.2, 0.5, 0.7, 0.8, 0.9)              # EMA weights of the previous output
+    smooth: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 1.0)  # Smoother strengths; its default
+                                        # strength is added when missing (the one users get)
+    style_frames: int = 12              # evenly spaced frames scored with VGG16 per row (~0.3 s each
+                                        # at 360 px on this CPU; rows x frames in all)
+    moving_px: float = MOVING_PX        # px at --size, flow relative to the median: a moving object
+    device: str = "auto"                # device of the stylizer: auto, cpu, cuda
+    save: str = ""                      # table file; "" = runs/bench/temporal-<clip>.txt (+ .json, .png)
 
-
-# -- the metric ---------------------------------------------------------------------------------
-def flow_pairs(frames: list[np.ndarray], preset: str = "medium", cut_threshold: float = CUT_THRESHOLD,
-               min_reliable: float = MIN_RELIABLE) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each consecutive pair of input frames: (HxWx2 backward flow t -> t-1, HxW bool mask
-    of reliable pixels of frame t). ``len(frames) - 1`` entries. A pair across a scene cut
-    (thumbnails differ by more than ``cut_threshold``, or under ``min_reliable`` of the pixels
-    pass the forward-backward test) gets an empty mask: nothing carries over a cut, and the
-    metric skips it."""
-    estimate = FlowEstimator(preset)
-    greys = [gray(f) for f in frames]
-    thumbs = [thumbnail(g) for g in greys]
-    out = []
-    for t in range(1, len(frames)):
-        back, fwd = flows(estimate, greys[t - 1], greys[t])
-        mask = consistent(back, fwd)
-        if thumb_change(thumbs[t - 1], thumbs[t]) > cut_threshold or mask.mean() < min_reliable:
-            mask = np.zeros_like(mask)
-        out.append((back, mask))
-    return out
-
-
-def warping_error(outputs: list[np.ndarray], pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """E_warp (Lai et al. 2018): mean over pairs of the masked MSE between output t and output
-    t-1 warped onto t; frames HxWx3 uint8, scaled to [0,1]. Pairs with no reliable pixel are
-    skipped; 0.0 when none is left."""
-    errors = []
-    for t, (back, mask) in enumerate(pairs, start=1):
-        n = int(mask.sum())
-        if n == 0:
-            continue
-        prev = warp(outputs[t - 1], back).astype(np.float32)
-        diff = (prev - outputs[t].astype(np.float32)) * (1.0 / 255.0)
-        errors.append(float((diff[mask] ** 2).sum()) / (3 * n))
-    return float(np.mean(errors)) if errors else 0.0
-
-
-def ema(stylized: list[np.ndarray], weight: float) -> list[np.ndarray]:
-    """Exponential blending with the previous output: ``out = w * out_prev + (1 - w) * stylized``."""
-    out, state = [], None
-    for s in stylized:
-        state = s.astype(np.float32) if state is None else weight * state + (1 - weight) * s
-        out.append(np.clip(state + 0.5, 0, 255).astype(np.uint8))
-    return out
-
-
-def mean_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
-    """Mean absolute difference of two equally long frame lists, in [0,1] units."""
-    return float(np.mean([np.abs(x.astype(np.float32) - y).mean() for x, y in zip(a, b)]) / 255.0)
+    def validate(self) -> "TemporalBenchOptions":
+        if self.size < 16:
+            raise OptionsError(f"--size must be at least 16 px, got {self.size}")
+        if self.max_frames < 2:
+            raise OptionsError(f"--max-frames must be at least 2, got {self.max_frames}")
+        if self.style_frames < 0 or self.moving_px < 0:
+            raise OptionsError("--style-frames and --moving-px must be >= 0")
+        for w in self.ema:
+            if not 0.0 <= w < 1.0:
+                raise OptionsError(f"EMA weights must be in [0, 1), got {w}")
+        for s in self.smooth:
+            SmoothOptions(strength=s).validate()
+        return self
 
 
 # -- style retention -----------------------------------------------------------------------------
@@ -182,101 +148,157 @@ def read_clip(path: str | os.PathLike, size: int | None, max_frames: int | None)
     return frames
 
 
-def evaluate(frames: list[np.ndarray], stylized: list[np.ndarray], smoother=None,
-             meter: StyleMeter | None = None, style_frames: int = 12, preset: str = "medium") -> dict:
-    """Rows for per-frame, EMA and (if given) the smoother on an already stylized clip."""
+def sweep(ema_weights=TemporalBenchOptions.ema, smooth_strengths=TemporalBenchOptions.smooth,
+          smooth: SmoothOptions = SmoothOptions()) -> list[tuple[str, float, object]]:
+    """(method, strength, make(frames, stylized) -> outputs) for per-frame, each EMA weight and
+    each Smoother strength (``smooth`` with its strength replaced; its own strength is added)."""
+    from ..temporal import Smoother
+
+    def smoothed(strength):
+        def make(frames, stylized):
+            s = Smoother(replace(smooth, strength=strength))
+            return [s(f, y) for f, y in zip(frames, stylized)]
+        return make
+    rows = [("per-frame", 0.0, lambda frames, stylized: stylized)]
+    rows += [("ema", float(w), lambda frames, stylized, w=w: ema(stylized, w)) for w in ema_weights]
+    strengths = sorted({float(s) for s in smooth_strengths} | {float(smooth.strength)})
+    rows += [("smoother", s, smoothed(s)) for s in strengths]
+    return rows
+
+
+def evaluate(frames: list[np.ndarray], stylized: list[np.ndarray], methods=None,
+             meter: "StyleMeter | None" = None, style_frames: int = 12, preset: str = "medium",
+             moving_px: float = MOVING_PX, default_strength: float = SmoothOptions.strength) -> dict:
+    """One row per (method, strength) of ``methods`` (default: :func:`sweep`'s) on an already
+    stylized clip; rows keep ``methods``' order, per-frame first."""
+    methods = sweep() if methods is None else methods
     pairs = flow_pairs(frames, preset)
+    mpairs = moving(pairs, moving_px)
     k = min(style_frames, len(frames) - 1)
     picks = sorted({round(i) for i in np.linspace(1, len(frames) - 1, k)}) if k > 0 else []
-    methods = [("per-frame", lambda: stylized)]
-    methods += [(f"ema-{w}", lambda w=w: ema(stylized, w)) for w in EMA_WEIGHTS]
-    if smoother is not None:
-        def run():
-            smoother.reset()
-            return [smoother(f, s) for f, s in zip(frames, stylized)]
-        methods.append(("fstvideo", run))
     rows, base_style = [], None
-    for name, make in methods:
+    for method, strength, make in methods:
         t0 = time.perf_counter()
-        outs = make()
+        outs = make(frames, stylized)
         ms = (time.perf_counter() - t0) * 1000 / len(frames)
-        style = meter([outs[i] for i in picks]) if meter is not None else None
-        base_style = style if name == "per-frame" else base_style
-        row = {"method": name, "e_warp": warping_error(outs, pairs), "style_loss": style,
-               "diff_to_per_frame": mean_abs_diff(outs, stylized)}
-        row["style_vs_per_frame"] = style / base_style if style is not None and base_style else None
-        row["ms_per_frame"] = round(ms, 2) if name != "per-frame" else 0.0
-        rows.append(row)
+        style = meter([outs[i] for i in picks]) if meter is not None and picks else None
+        base_style = style if method == "per-frame" else base_style
+        rows.append({
+            "method": method, "strength": strength,
+            "default": method == "smoother" and math.isclose(strength, default_strength),
+            "e_warp": warping_error(outs, pairs), "e_warp_moving": warping_error(outs, mpairs),
+            "style_loss": style,
+            "style_vs_per_frame": style / base_style if style is not None and base_style else None,
+            "diff_to_per_frame": mean_abs_diff(outs, stylized),
+            "trail": trail(outs, stylized, pairs, mpairs),
+            "ms_per_frame": round(ms, 2) if method != "per-frame" else 0.0})
     return {"frames": len(frames), "size": list(frames[0].shape[:2]),
             "input_e_warp": warping_error(frames, pairs),
             "reliable_fraction": float(np.mean([m.mean() for _, m in pairs])),
+            "moving_fraction": float(np.mean([m.mean() for _, m in mpairs])),
             "cuts": [t for t, (_, m) in enumerate(pairs, start=1) if not m.any()],
             "flow": {"method": "OpenCV DIS", "preset": preset, "on": "input frames, BT.601 grey"},
-            "style_frames": picks, "rows": rows}
+            "moving_px": moving_px, "style_frames": picks, "rows": rows}
 
 
 def format_table(result: dict) -> str:
     def num(v, fmt):
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
     h, w = result["size"]
-    lines = [f"temporal stability: {result['clip']} ({result['frames']} frames at {w}x{h}, "
+    lines = [f"temporal stability: {result.get('clip', '?')} ({result['frames']} frames at {w}x{h}, "
              f"style {result.get('style', '?')})",
              f"E_warp of the input itself: {result['input_e_warp']:.6f}; reliable pixels "
-             f"{100 * result['reliable_fraction']:.1f}%; scene cuts skipped before frames {result['cuts'] or 'none'}",
-             f"{'method':<12}{'E_warp':>11}{'vs per-frame':>14}{'style loss':>13}{'vs per-frame':>14}"
-             f"{'|out-perframe|':>16}{'ms/frame':>10}"]
-    base = result["rows"][0]["e_warp"] or float("nan")
+             f"{100 * result['reliable_fraction']:.1f}%, moving (> {result['moving_px']:g} px from the "
+             f"median flow) {100 * result['moving_fraction']:.1f}%; scene cuts skipped before frames "
+             f"{result['cuts'] or 'none'}",
+             f"{'method':<10}{'strength':>9}{'E_warp':>10}{'vs per-frame':>13}{'moving':>9}"
+             f"{'style':>10}{'|out-perframe|':>16}{'trail':>8}{'ms/frame':>9}",
+             f"{'':<10}{'':>9}{'':>10}{'':>13}{'vs p-f':>9}{'vs p-f':>10}{'':>16}{'':>8}{'':>9}"]
+    base = result["rows"][0]
+    ew, ewm = base["e_warp"] or float("nan"), base["e_warp_moving"] or float("nan")
     for r in result["rows"]:
-        lines.append(f"{r['method']:<12}{r['e_warp']:>11.6f}{r['e_warp'] / base:>13.2f}x"
-                     f"{num(r['style_loss'], '13.4e')}{num(r['style_vs_per_frame'], '13.3f')}x"
-                     f"{r['diff_to_per_frame']:>16.4f}{r['ms_per_frame']:>10.1f}")
+        mark = "*" if r.get("default") else ""
+        strength = "" if r["method"] == "per-frame" else f"{r['strength']:g}{mark}"
+        lines.append(f"{r['method']:<10}{strength:>9}{r['e_warp']:>10.6f}{r['e_warp'] / ew:>12.3f}x"
+                     f"{r['e_warp_moving'] / ewm:>8.3f}x{num(r['style_vs_per_frame'], '9.3f')}x"
+                     f"{r['diff_to_per_frame']:>16.4f}{r['trail']:>8.4f}{r['ms_per_frame']:>9.1f}")
+    lines.append(f"per-frame style loss {num(base['style_loss'], '.4e')}; * = the Smoother's default strength; "
+                 "moving = E_warp on moving objects; trail = |out-perframe| on moving and occluded pixels")
     if result.get("note"):
         lines.append(result["note"])
     return "\n".join(lines) + "\n"
 
 
-def run(args: argparse.Namespace) -> int:
+def run(opts: TemporalBenchOptions, log=print) -> tuple[dict, str, Path]:
+    """Stylize, sweep, save table + JSON + PNG; (result, table, table path)."""
     from ..styles import DEFAULT_STYLE, load_style
     from ..stylizer import Stylizer, StylizerOptions
-    from ..temporal import Smoother
-    if args.size is not None and args.size < 16:
-        raise OptionsError(f"--size must be at least 16 px, got {args.size}")
-    style = load_style(args.style or DEFAULT_STYLE)
-    smoother = Smoother(SmoothOptions(strength=args.smooth))
-    frames = read_clip(args.clip, args.size, args.max_frames)
-    stylizer = Stylizer(style, StylizerOptions(device=args.device))
+    from .frontier import plot_frontier
+    opts.validate()
+    style = load_style(opts.style or DEFAULT_STYLE)
+    frames = read_clip(opts.clip, opts.size, opts.max_frames)
+    stylizer = Stylizer(style, StylizerOptions(device=opts.device))
     stylized = [stylizer(f) for f in frames]
-    meter = StyleMeter(style, args.painting)
-    result = {"clip": str(args.clip), "style": style.name, "smooth": args.smooth,
-              **evaluate(frames, stylized, smoother, meter, args.style_frames)}
+    meter = StyleMeter(style, opts.painting or None)
+    result = {"clip": str(opts.clip), "style": style.name, "options": asdict(opts),
+              **evaluate(frames, stylized, sweep(opts.ema, opts.smooth), meter, opts.style_frames,
+                         moving_px=opts.moving_px)}
     if meter.vgg is not None:
         result["painting"] = str(meter.painting)
     if meter.note:
         result["note"] = meter.note
     table = format_table(result)
-    save = Path(args.save) if args.save else Path("runs") / "bench" / f"temporal-{Path(args.clip).stem}.txt"
-    save_atomic(save, lambda p: p.write_text(table, encoding="utf-8"))
+    save = Path(opts.save) if opts.save else Path("runs") / "bench" / f"temporal-{Path(opts.clip).stem}.txt"
+    save_table(save, table.rstrip("\n"), result)
+    try:
+        plot_frontier(result, save.with_suffix(".png"))
+        log(f"saved {save}, {save.with_suffix('.json')} and {save.with_suffix('.png')}")
+    except ImportError as e:  # matplotlib comes with the train and dev extras
+        log(f"saved {save} and {save.with_suffix('.json')}; no plot: {e} (pip install 'fstvideo[train]')")
+    return result, table, save
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
+
+
+def _handler(args: argparse.Namespace) -> int:
+    opts = TemporalBenchOptions(
+        clip=args.clip, style=args.style or "", painting=args.painting or "", size=args.size,
+        max_frames=args.max_frames, ema=args.ema, smooth=args.smooth, style_frames=args.style_frames,
+        moving_px=args.moving_px, device=args.device, save=args.save or "")
+    result, table, _ = run(opts, log=lambda s: print(s, file=sys.stderr))
     if args.json:
         print(table, end="", file=sys.stderr)
         print(json.dumps(result, indent=1))
     else:
         print(table, end="")
-    print(f"saved {save}", file=sys.stderr)
     return 0
 
 
 def register(bench_subparsers) -> None:
-    p = bench_subparsers.add_parser("temporal", help="flicker (warping error) and style retention "
-                                                     "of per-frame, EMA and flow-guided smoothing")
+    d = TemporalBenchOptions
+    p = bench_subparsers.add_parser("temporal", help="flicker (warping error) against style retention "
+                                                     "of per-frame, EMA and flow-guided smoothing, swept")
     p.add_argument("clip", help="video or GIF to stylize")
     p.add_argument("--style", default=None, help="style name or .safetensors path (default: starry_night)")
     p.add_argument("--painting", default=None, help="painting for the style loss (default: from the style file)")
-    p.add_argument("--size", type=int, default=360, help="longest side of the frames, px (default: %(default)s)")
-    p.add_argument("--max-frames", type=int, default=60, help="frames read from the clip (default: %(default)s)")
-    p.add_argument("--smooth", type=float, default=0.8, help="fstvideo smoothing strength (default: %(default)s)")
-    p.add_argument("--style-frames", type=int, default=12,
+    p.add_argument("--size", type=int, default=d.size, help="longest side of the frames, px (default: %(default)s)")
+    p.add_argument("--max-frames", type=int, default=d.max_frames, help="frames read (default: %(default)s)")
+    p.add_argument("--ema", type=_floats, default=d.ema, metavar="W,W,...",
+                   help=f"EMA weights swept (default: {','.join(map(str, d.ema))})")
+    p.add_argument("--smooth", type=_floats, default=d.smooth, metavar="S,S,...",
+                   help=f"Smoother strengths swept, its default {SmoothOptions.strength} always included "
+                        f"(default: {','.join(map(str, d.smooth))})")
+    p.add_argument("--style-frames", type=int, default=d.style_frames,
                    help="evenly spaced frames scored with VGG16 per row (default: %(default)s)")
-    p.add_argument("--device", default="auto", help="device of the stylizer: auto, cpu, cuda")
+    p.add_argument("--moving-px", type=float, default=d.moving_px,
+                   help="px of flow against the median flow that make a pixel moving (default: %(default)s)")
+    p.add_argument("--device", default=d.device, help="device of the stylizer: auto, cpu, cuda")
     p.add_argument("--json", action="store_true", help="print JSON on stdout (table on stderr)")
-    p.add_argument("--save", default=None, help="table file (default: runs/bench/temporal-<clip>.txt)")
-    p.set_defaults(func=run)
+    p.add_argument("--save", default=None,
+                   help="table file; its .json and .png beside it (default: runs/bench/temporal-<clip>.txt)")
+    p.set_defaults(func=_handler)
