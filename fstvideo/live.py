@@ -57,6 +57,20 @@ class LiveResult:
     seconds: float     # wall time from the first frame
 
 
+def add_live_style_args(p: argparse.ArgumentParser, smooth_help: str) -> None:
+    """Style, model variant, strength, colour and smoothing options shared by ``fstvideo live``
+    and the window (``fstvideo gui``)."""
+    p.add_argument("--style", default=None,
+                   help="bundled/user style name or a .safetensors path (default: starry_night)")
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument("--fast", action="store_true",
+                       help="use the style's fast CPU variant (<name>_fast; the default on CPU when installed)")
+    speed.add_argument("--full", action="store_true", help="use the full model even on CPU")
+    p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
+    p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
+    p.add_argument("--smooth", action="store_true", help=smooth_help)
+
+
 def shrink(frame: np.ndarray, resolution: int | None) -> np.ndarray:
     """Shrink so the short side is ``resolution`` px (INTER_AREA); smaller frames pass as is."""
     h, w = frame.shape[:2]
@@ -152,15 +166,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=VcamOptions.fps,
                    help="virtual camera frame rate, steady: the newest frame repeats while the net works "
                         "(default: %(default)g)")
-    p.add_argument("--style", default=None,
-                   help="bundled/user style name or a .safetensors path (default: starry_night)")
-    speed = p.add_mutually_exclusive_group()
-    speed.add_argument("--fast", action="store_true",
-                       help="use the style's fast CPU variant (the default on CPU when installed)")
-    speed.add_argument("--full", action="store_true", help="use the full model even on CPU")
-    p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
-    p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
-    p.add_argument("--smooth", action="store_true", help="flow-guided temporal smoothing (less flicker, slower)")
+    add_live_style_args(p, smooth_help="flow-guided temporal smoothing (less flicker, slower)")
     p.add_argument("--resolution", choices=list(RESOLUTION_CHOICES), default=None,
                    help="size the net works at (default: 240p on CPU, native on CUDA)")
     p.add_argument("--mirror", action="store_true", help="mirror the camera (call apps mirror their own preview)")

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from fstvideo.errors import FstError, MediaError, OptionsError
+from fstvideo.live import add_live_style_args
 
 RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "style": 0, "native": None}
 
@@ -22,15 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--camera", type=int, default=0, metavar="N", help="camera index (default: 0)")
     src.add_argument("--source", default=None, metavar="FILE",
                      help="play a video/GIF file in a loop instead of a camera")
-    p.add_argument("--style", default=None,
-                   help="starting style: bundled/user name or a .safetensors path (default: starry_night)")
-    speed = p.add_mutually_exclusive_group()
-    speed.add_argument("--fast", action="store_true",
-                       help="use the style's fast CPU variant (<name>_fast); the default on CPU when installed")
-    speed.add_argument("--full", action="store_true", help="use the full model even on CPU")
-    p.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = full style")
-    p.add_argument("--preserve-color", action="store_true", help="stylize luminance only")
-    p.add_argument("--smooth", action="store_true", help="temporal smoothing on at start")
+    add_live_style_args(p, smooth_help="temporal smoothing on at start")
     p.add_argument("--resolution", choices=list(RESOLUTION_CHOICES), default=None,
                    help="processing resolution (default: 240p on CPU, native on CUDA)")
     p.add_argument("--no-mirror", action="store_true", help="don't mirror the camera image")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -63,10 +64,9 @@ PAINT = dict(
 
 def paint_config(name: str, minutes: float, init_dir: str, **kw) -> TrainConfig:
     """``PAINT`` for one bundled style, from ``<init_dir>/<name>.safetensors``."""
-    from dataclasses import replace as _replace
     base = bundled_config(name, 5000, init_dir)
     recipe = {k: v for k, v in PAINT.items() if k != "net_smooth"}
-    return _replace(base, **{**recipe, "net": _replace(base.net, smooth=PAINT["net_smooth"]),
+    return replace(base, **{**recipe, "net": replace(base.net, smooth=PAINT["net_smooth"]),
                              "max_minutes": minutes, "precision": "auto", "style_warmup": 0,
                              "run_dir": str(RUNS / f"{name}-paint"), **kw})
 

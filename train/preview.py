@@ -51,11 +51,7 @@ def sheet(cells: list[tuple[str, np.ndarray, Image.Image | None]], cols: int, ou
                       (x0 + w - thumb.width - 6, y0 + h - thumb.height - 6))
             img.paste(thumb, (x0 + w - thumb.width - 4, y0 + h - thumb.height - 4))
         draw.text((x0 + 4, y0 + h + 3), label, fill="black")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(".tmp-" + out.name)
-    img.save(tmp, format="JPEG", quality=88)
-    os.replace(tmp, out)
-    return out
+    return _save(img, out)
 
 
 def thumb(name: str, w: int, h: int) -> Image.Image:

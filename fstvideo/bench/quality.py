@@ -104,8 +104,8 @@ class Scorer:
         """``img``, ``photo``: 1x3xHxW in [0,1], same size -> the scores of ``img``."""
         M = self.M
         f, fp = self.vgg(img), self.vgg(photo)
-        return {"style": M.gram_loss(f, self.grams, STYLE_LAYERS),
-                "style_vs_photo": M.gram_loss(f, self.grams, STYLE_LAYERS) / M.gram_loss(fp, self.grams, STYLE_LAYERS),
+        style = M.gram_loss(f, self.grams, STYLE_LAYERS)
+        return {"style": style, "style_vs_photo": style / M.gram_loss(fp, self.grams, STYLE_LAYERS),
                 "texture": M.gram_loss(self.vgg(M.grey(img)), self.grey_grams, M.TEXTURE_LAYERS),
                 "content": float(self.losses.content_loss(f["relu2_2"], fp["relu2_2"])),
                 "lattice": M.lattice_score(img), "blob": M.blob_score(img, photo)}
