@@ -1,11 +1,47 @@
 """fstvideo: real-time neural style transfer for video files, animated GIFs, images and a
-live webcam window (Johnson et al. 2016). The public API is what this module exports."""
+live webcam window (Johnson et al. 2016). The public API is what this module exports; the
+window (``fstvideo.gui``) is built on it alone."""
+from .capture import MICROSECONDS, CameraSource, FileLoop, LatestFrame
 from .errors import FstError, MediaError, OptionsError, StyleError
 from .frames import to_frame, to_frames, to_tensor
+from .media import (
+    REALTIME_PRESET,
+    MediaInfo,
+    Stamp,
+    VideoOptions,
+    open_media,
+    open_sink,
+    probe_kind,
+    read_image,
+    write_image,
+)
 from .model import NetConfig, TransformerNet
-from .media import MediaInfo, Stamp, open_media, open_sink, probe_kind, read_image, write_image
-from .pipeline import ConvertOptions, ConvertResult, convert
-from .stylizer import Stylizer, StylizerOptions
-from .styles import DEFAULT_STYLE, Style, list_styles, load_style, processing_size, save_style
+from .pipeline import ConvertOptions, ConvertResult, FrameStylizer, convert
+from .styles import (
+    DEFAULT_STYLE,
+    PHOTO_SLOT,
+    Style,
+    bundled_dir,
+    list_styles,
+    load_style,
+    processing_size,
+    save_style,
+    trained_scale,
+)
+from .styles import resolve as resolve_style
+from .styles import resolve_fast as resolve_fast_style
+from .stylizer import Stylizer, StylizerOptions, pick_device
+from .temporal import Smoother, SmoothOptions
+from .vcam import VcamOptions, VirtualCamera
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_STYLE", "MICROSECONDS", "PHOTO_SLOT", "REALTIME_PRESET", "CameraSource", "ConvertOptions",
+    "ConvertResult", "FileLoop", "FrameStylizer", "FstError", "LatestFrame", "MediaError", "MediaInfo", "NetConfig",
+    "OptionsError", "SmoothOptions", "Smoother", "Stamp", "Style", "StyleError", "Stylizer", "StylizerOptions",
+    "TransformerNet", "VcamOptions", "VideoOptions", "VirtualCamera", "bundled_dir", "convert", "list_styles",
+    "load_style", "open_media", "open_sink", "pick_device", "probe_kind", "processing_size", "read_image",
+    "resolve_fast_style", "resolve_style", "save_style", "to_frame", "to_frames", "to_tensor", "trained_scale",
+    "write_image",
+]

@@ -71,7 +71,7 @@ class CameraSource:
         if not ok or bgr is None:
             cap.release()
             raise MediaError(f"camera {self.index}: opened but delivers no frames (busy or unplugged?)")
-        self._cap = cap
+        self._cap: cv2.VideoCapture | None = cap  # None once released
         self._first: np.ndarray | None = bgr
         self._t0 = time.monotonic()
         fps = cap.get(cv2.CAP_PROP_FPS)

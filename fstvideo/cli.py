@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from pathlib import Path
+from typing import NoReturn
 
 from .errors import FstError, OptionsError
 
@@ -22,7 +22,7 @@ _BENCH = ["fstvideo.bench.quality", "fstvideo.bench.compare", "fstvideo.bench.te
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -64,13 +64,13 @@ def _add_stylizer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true",
                    help="fast CPU path: the style's fast variant (all convs at 1/4 resolution or below, "
                         "pixel-shuffle out); compiled for clips of 10000+ frames (compiling takes ~20 s)")
-    p.add_argument("--scale", type=float, default=None,
+    p.add_argument("--scale", type=float, default=StylizerOptions.scale,
                    help="resolution the net sees relative to the input, edge-aware upsampling back "
                         "(default: the scale the style was trained for, 1 for the bundled ones)")
 
 
 def build_stylizer(args: argparse.Namespace):
-    from .styles import DEFAULT_STYLE, load_style, resolve_fast, trained_scale
+    from .styles import DEFAULT_STYLE, load_style, resolve_fast
     from .stylizer import Stylizer, StylizerOptions
     spec, blend = parse_blend(args.style or DEFAULT_STYLE)
     if blend and sum(w > 0 for _, w in blend) == 1 and args.strength_mode == "pixels":
@@ -81,12 +81,11 @@ def build_stylizer(args: argparse.Namespace):
         style = load_style(multi_style_for(names, fast=args.fast))
     else:
         style = load_style(resolve_fast(spec) if args.fast else spec)
-    # default: the scale the file was trained for (1; 0.5 for fast files trained at half size)
-    scale = args.scale if args.scale is not None else (1.0 if args.max_size else trained_scale(style))
     options = StylizerOptions(device=args.device, precision=args.precision, strength=args.strength,
-                              strength_mode=args.strength_mode, preserve_color=args.preserve_color, max_size=args.max_size, scale=scale,
-                              stroke=args.stroke,
-                              max_pixels=getattr(args, "max_pixels", StylizerOptions.max_pixels),  # other commands' Namespaces
+                              strength_mode=args.strength_mode, preserve_color=args.preserve_color,
+                              max_size=args.max_size, scale=args.scale, stroke=args.stroke,
+                              # commands without --max-pixels build Namespaces without it
+                              max_pixels=getattr(args, "max_pixels", StylizerOptions.max_pixels),
                               compile=args.compile or args.fast, blend=blend)
     return Stylizer(style, options)
 
@@ -108,55 +107,36 @@ def multi_style_for(names: list[str], fast: bool = False) -> str:
     return min(found, key=lambda f: (f[0], -f[1]))[2]
 
 
-# --fast compiles the net only for inputs at least this long: compiling costs ~17-27 s on a 2-core
-# CPU and saves ~2-3 ms per 640x480 frame end to end (`fstvideo bench speed`: eager-fp32 vs
-# compiled-fp32 rows), so shorter clips finish sooner eager. --compile forces it.
-FAST_COMPILE_MIN_FRAMES = 10000
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
-def _compile_pays(path: str) -> bool:
-    """Whether the input has enough frames for --fast's compile to pay (unknown: yes)."""
-    from .media import open_media
-    if path == "-" or not Path(path).is_file():
-        return True
-    try:
-        with open_media(path) as src:
-            frames = src.info.frames
-    except FstError:
-        return True  # run_convert reports the problem properly
-    return frames is None or frames >= FAST_COMPILE_MIN_FRAMES
-
-
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from dataclasses import replace
     from .jobs import ConvertRequest, run_convert
     from .mediabase import REALTIME_PRESET, VideoOptions
-    from .pipeline import default_workers
-    smooth = args.smooth
-    preset = args.preset or (REALTIME_PRESET if args.fast else VideoOptions.preset)
-    request = ConvertRequest(input=args.input, output=args.output, overwrite=args.overwrite,
-                             audio=not args.no_audio, smooth=smooth, batch=args.batch,
-                             quiet=args.quiet, video=VideoOptions(crf=args.crf, preset=preset))
+    from .pipeline import ConvertOptions
     top = 63 if str(args.output or "").lower().endswith(".webm") else 51  # VP9 / H.264 CRF scales
     if args.crf is not None and not 0 <= args.crf <= top:
         raise OptionsError(f"--crf must be in 0-{top} (got {args.crf})")
     if args.workers is not None and not 1 <= args.workers <= 16:
         raise OptionsError(f"--workers must be in 1-16 (got {args.workers})")
-    stylizer = build_stylizer(args)
-    if args.fast and not args.compile and not _compile_pays(args.input):
-        stylizer.set_options(replace(stylizer.options, compile=False))
-    run_convert(replace(request, workers=args.workers or default_workers(stylizer)), stylizer)
+    preset = args.preset or (REALTIME_PRESET if args.fast else VideoOptions.preset)
+    options = ConvertOptions(audio=not args.no_audio, batch=args.batch, workers=args.workers,
+                             video=VideoOptions(crf=args.crf, preset=preset))
+    request = ConvertRequest(input=args.input, output=args.output, overwrite=args.overwrite, smooth=args.smooth,
+                             quiet=args.quiet, compile=True if args.compile else None if args.fast else False,
+                             options=options)
+    run_convert(request, build_stylizer(args))
     return 0
 
 
 def _cmd_styles(args: argparse.Namespace) -> int:
+    from .stylemeta import credits
     from .styles import DEFAULT_STYLE, bundled_dir, list_styles, load_style
     for name, path in list_styles().items():
         try:
             s = load_style(path)
             credit = "; ".join(f"{c.get('work', '')} ({c.get('artist', '')}, {c.get('year', '')})"
-                               for c in s.meta.get("credit", []) if c) or ""
+                               for c in credits(s) if c) or ""
             where = "bundled" if path.parent == bundled_dir() else str(path.parent)
             slots = f" [{', '.join(s.styles)}]" if len(s.styles) > 1 else ""
             mark = " (default)" if name == DEFAULT_STYLE else ""
@@ -170,6 +150,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     import av
     import numpy
     import torch
+
     from . import __version__
     from .styles import bundled_dir, user_dir
     print(f"fstvideo {__version__}")

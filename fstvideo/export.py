@@ -1,9 +1,10 @@
 """``fstvideo export STYLE --onnx OUT.onnx``: the transformer net as an ONNX graph with dynamic
 batch/height/width, checked against the torch output before the file is kept.
 
-Graph input ``input``: Bx3xHxW float32 RGB in [0, 1], H and W multiples of the net's ``multiple`` (4; 8 for the fast net) (pad by
-reflection as the Stylizer does). Output ``output``: same shape, clamp to [0, 1] for display.
-A multi-style file is exported with its current blend baked in (``--style a:0.5,b:0.5``).
+Graph input ``input``: Bx3xHxW float32 RGB in [0, 1], H and W multiples of the net's
+``multiple`` (4; 8 for the fast net) (pad by reflection as the Stylizer does). Output
+``output``: same shape, clamp to [0, 1] for display. A multi-style file is exported with its
+current blend baked in (``--style a:0.5,b:0.5``).
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import numpy as np
 import torch
 
 from .errors import OptionsError
-from .stylizer import blend_weights
 from .styles import Style
+from .stylizer import blend_weights
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ def _run_onnx(path: Path, x: np.ndarray) -> tuple[np.ndarray, str]:
         return sess.run(None, {"input": x})[0], "onnxruntime"
     except ImportError:
         from onnx.reference import ReferenceEvaluator
-        return ReferenceEvaluator(str(path)).run(None, {"input": x})[0], "onnx.reference"
+        outputs = ReferenceEvaluator(str(path)).run(None, {"input": x})
+        assert isinstance(outputs, list)  # a dict only with intermediate=True
+        return outputs[0], "onnx.reference"
 
 
 def export_onnx(style: Style, out: str | os.PathLike, blend: tuple[tuple[str, float], ...] = (),
@@ -60,9 +63,9 @@ def export_onnx(style: Style, out: str | os.PathLike, blend: tuple[tuple[str, fl
     net.set_mix(blend_weights(style, blend))
     model = _Frozen(net).eval()
     x = torch.rand(1, 3, *check_size, generator=torch.Generator().manual_seed(0))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=out.parent if str(out.parent) else ".")
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=out.parent if str(out.parent) else ".")
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     try:
         h, w = torch.export.Dim("height", min=4), torch.export.Dim("width", min=4)
         # Symbolic H, W as m*k, m = net.multiple: the stride-2 convs (and space-to-depth) need it.
@@ -70,6 +73,7 @@ def export_onnx(style: Style, out: str | os.PathLike, blend: tuple[tuple[str, fl
         dyn = {"x": {0: torch.export.Dim("batch", min=1, max=64), 2: m * h, 3: m * w}}
         program = torch.onnx.export(model, (x,), dynamo=True, dynamic_shapes=dyn, verbose=False,
                                     input_names=["input"], output_names=["output"])
+        assert program is not None  # the dynamo exporter always returns one
         program.save(str(tmp))
         with torch.inference_mode():
             ref = model(x).numpy()

@@ -72,7 +72,7 @@ THUMB_SIDE = 32  # px, longest side of the grey thumbnails compared for scene cu
 def thumbnail(grey: np.ndarray) -> np.ndarray:
     """HxW uint8 grey -> float32 thumbnail in [0,1], longest side THUMB_SIDE px. Two frames of
     one shot differ little at this scale even when things move; a scene cut changes everything."""
-    return resize(grey, fit_size(*grey.shape, THUMB_SIDE)).astype(np.float32) * (1.0 / 255.0)
+    return resize(grey, fit_size(grey.shape[0], grey.shape[1], THUMB_SIDE)).astype(np.float32) * (1.0 / 255.0)
 
 
 def thumb_change(a: np.ndarray, b: np.ndarray) -> float:
@@ -90,7 +90,7 @@ class FlowEstimator:
         if preset not in PRESETS:
             raise ValueError(f"unknown DIS preset '{preset}' ({', '.join(PRESETS)})")
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])  # type: ignore[attr-defined]  # not in the stubs
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.shape != b.shape or a.ndim != 2:

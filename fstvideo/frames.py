@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+# ITU-R BT.601 luma weights (R, G, B): the ones JPEG/YCbCr and OpenCV's RGB2GRAY use.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
 
 def check_frame(frame: np.ndarray) -> np.ndarray:
     """Raise ``ValueError`` unless ``frame`` is an HxWx3 uint8 array; return it unchanged."""
@@ -42,3 +45,9 @@ def to_frame(t: torch.Tensor) -> np.ndarray:
     if t.dim() == 3:
         t = t.unsqueeze(0)
     return to_frames(t)[0]
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """Bx3xHxW RGB -> Bx1xHxW BT.601 luma, in ``x``'s dtype and on its device."""
+    w = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)

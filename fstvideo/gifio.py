@@ -34,6 +34,7 @@ def quantize(frame: np.ndarray, alpha: np.ndarray | None, colors: int = 256,
         return p, None
     index = len(palette) // 3  # one past the colours in use
     idx = np.array(p)
+    assert alpha is not None  # transparent
     idx[alpha < 128] = index
     out = Image.fromarray(idx, "P")
     out.putpalette(palette + [0, 0, 0])
@@ -93,6 +94,7 @@ class GifSink(Sink):
         self._end = max(self._end, t + duration)
 
     def _emit(self, delay_cs: int) -> None:
+        assert self._pending is not None and self._size is not None  # set by the first _write
         frame, alpha, _ = self._pending
         if (frame.shape[1], frame.shape[0]) != self._size:
             frame = np.asarray(Image.fromarray(frame).resize(self._size, Image.Resampling.BILINEAR))
@@ -110,6 +112,7 @@ class GifSink(Sink):
         self.written += 1
 
     def _finish(self) -> None:
+        assert self._pending is not None  # Sink.close() finishes only after a write
         last = round(self._end * 100) - self._pending[2]
         self._emit(max(self.options.min_delay_cs, last))
         self._f.write(b";")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+from .frames import luma
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
@@ -53,7 +53,8 @@ def downscale(x: torch.Tensor, scale: float, multiple: int = 4) -> torch.Tensor:
     """``x`` (BxCxHxW) resized by ``scale`` (:func:`resize_area`) to sides that are multiples of
     ``multiple`` (at least one multiple): the half-size input of a fast-path net."""
     h, w = x.shape[-2:]
-    size = (max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
+    size = (max(multiple, round(h * scale / multiple) * multiple),
+            max(multiple, round(w * scale / multiple) * multiple))
     return resize_area(x, size)
 
 
@@ -69,7 +70,7 @@ def _guided_cv2(low_out: torch.Tensor, low_in: torch.Tensor, high_in: torch.Tens
     def blur(a: np.ndarray) -> np.ndarray:
         return cv2.blur(a, k, borderType=border)
 
-    def grey3(a: np.ndarray) -> np.ndarray:  # BT.601 weights, as _LUMA; repeated in 3 channels
+    def grey3(a: np.ndarray) -> np.ndarray:  # BT.601 weights, as frames.luma; repeated in 3 channels
         return cv2.cvtColor(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
     outs = []
@@ -107,8 +108,7 @@ def guided_coefficients(low_out: torch.Tensor, low_in: torch.Tensor, radius: int
     """The smoothed local models of :func:`guided_upsample` at low resolution: Bx6xhxw, ``a``
     (3 channels) and ``b`` (3), so that the output is ``a * grey(high_in) + b`` once they are
     upsampled (:func:`apply_coefficients`; a large frame can take them strip by strip)."""
-    luma = _LUMA.to(low_in.device, low_in.dtype)
-    g = (low_in * luma).sum(1, keepdim=True)        # Bx1xhxw grey guide
+    g = luma(low_in)                                # Bx1xhxw grey guide
     # One box pass over all eight statistics channels, one over the six coefficient maps.
     m = box(torch.cat([g, low_out, g * low_out, g * g], 1), radius)
     mean_g, mean_p, mean_gp, mean_gg = m[:, :1], m[:, 1:4], m[:, 4:7], m[:, 7:]
@@ -119,7 +119,7 @@ def guided_coefficients(low_out: torch.Tensor, low_in: torch.Tensor, radius: int
 
 def apply_coefficients(ab: torch.Tensor, high_in: torch.Tensor) -> torch.Tensor:
     """``a * grey(high_in) + b`` with ``ab`` (Bx6xHxW) already at the size of ``high_in``."""
-    G = (high_in * _LUMA.to(high_in.device, high_in.dtype)).sum(1, keepdim=True)  # Bx1xHxW
+    G = luma(high_in)  # Bx1xHxW
     return torch.addcmul(ab[:, 3:], ab[:, :3], G)
 
 

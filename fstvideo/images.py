@@ -10,7 +10,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -100,7 +100,7 @@ def _encode(dst: BinaryIO | str, frame: np.ndarray, alpha: np.ndarray | None, fm
         im = Image.fromarray(np.dstack([frame, alpha.astype(np.uint8)]), "RGBA")
     else:  # JPEG and BMP have no (portable) alpha: it is dropped
         im = Image.fromarray(frame, "RGB")
-    kwargs = {"JPEG": {"quality": quality, "subsampling": 0 if quality >= 90 else 2},
+    kwargs: dict[str, dict[str, Any]] = {"JPEG": {"quality": quality, "subsampling": 0 if quality >= 90 else 2},
               "WEBP": {"quality": quality, "method": 4}, "TIFF": {"compression": "tiff_deflate"}}
     im.save(dst, format=fmt, **kwargs.get(fmt, {}))
 
@@ -166,6 +166,7 @@ class ImageSink(Sink):
         self._frame = (frame, stamp.alpha)
 
     def _finish(self) -> None:
+        assert self._frame is not None  # Sink.close() finishes only after a write
         frame, alpha = self._frame
         _encode(self.tmp, frame, alpha, self.format, self.quality)
 

@@ -54,3 +54,18 @@ def signals_interrupt(signals: tuple[int, ...] = HANDLED):
     finally:
         for s in mine:
             signal.signal(s, previous[s])
+
+
+@contextlib.contextmanager
+def held(signals: tuple[int, ...] = (signal.SIGINT,) + HANDLED):
+    """Within the block, ``signals`` wait (blocked, not lost) and arrive when it ends: a few steps
+    that must happen together, e.g. an optimiser update and the step count (Unix; elsewhere, and
+    outside the main thread, a plain block)."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

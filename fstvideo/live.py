@@ -14,9 +14,9 @@ import argparse
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -39,7 +39,7 @@ class LiveOptions:
     status_every: float = 5.0       # seconds between status lines on stderr; 0 = none
     frames: int | None = None       # stop after this many stylized frames; None = until Ctrl-C
 
-    def validate(self) -> "LiveOptions":
+    def validate(self) -> LiveOptions:
         if self.resolution is not None and int(self.resolution) < 16:
             raise OptionsError(f"processing resolution must be at least 16 px, got {self.resolution}")
         if self.status_every < 0:
@@ -102,7 +102,7 @@ def run_live(options: LiveOptions, stylize: Callable[[np.ndarray], np.ndarray], 
     options.validate()
     smoother = None
     if options.smooth:
-        from .temporal import SmoothOptions, Smoother
+        from .temporal import Smoother, SmoothOptions
         smoother = Smoother(SmoothOptions())
     feed = LatestFrame(open_source(options.source, options.mirror))
     frames, t0 = 0, None

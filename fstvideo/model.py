@@ -48,7 +48,7 @@ class NetConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "NetConfig":
+    def from_dict(d: dict) -> NetConfig:
         known = {k: d[k] for k in NetConfig.__dataclass_fields__ if k in d}
         if "widths" in known:
             known["widths"] = tuple(int(w) for w in known["widths"])
@@ -91,11 +91,11 @@ class ConvLayer(nn.Module):
         super().__init__()
         self.pad = kernel // 2
         self.stride = stride
+        self.dw: nn.Conv2d | None = None  # depthwise: a per-channel spatial conv, then a 1x1 conv
         if depthwise:
             self.dw = nn.Conv2d(cin, cin, kernel, stride, groups=cin, bias=False)
             self.conv = nn.Conv2d(cin, cout, 1)
         else:
-            self.dw = None
             self.conv = nn.Conv2d(cin, cout, kernel, stride)
         self.norm = CondInstanceNorm(cout, n_styles) if norm else None
         self.relu = relu
@@ -135,6 +135,8 @@ class TransformerNet(nn.Module):
     """Johnson et al. 2016 image transformation network; ``multiple``: 4 (two stride-2 convs), or
     ``2 * space`` for the space-to-depth variant."""
 
+    mix: torch.Tensor  # buffer: the n_styles blend used when forward() gets no mix
+
     def __init__(self, config: NetConfig = NetConfig()):
         super().__init__()
         self.config = config
@@ -148,7 +150,8 @@ class TransformerNet(nn.Module):
             # checkerboard: every output pixel has its own weights); the last conv makes 3s^2
             # channels -> 3 at full size.
             cs = 3 * config.space ** 2
-            self.down = nn.ModuleList([ConvLayer(cs, c2, config.stem_kernel or k, n_styles=n), ConvLayer(c2, c3, 3, stride=2, n_styles=n)])
+            self.down = nn.ModuleList([ConvLayer(cs, c2, config.stem_kernel or k, n_styles=n),
+                                       ConvLayer(c2, c3, 3, stride=2, n_styles=n)])
             self.up = nn.ModuleList([ConvLayer(c3, 4 * c2, 3, norm=False, relu=False, depthwise=config.depthwise)])
             self.up_norm = CondInstanceNorm(c2, n)
             if config.fine:
@@ -167,7 +170,7 @@ class TransformerNet(nn.Module):
             self.out = ConvLayer(c1, 3, k, norm=False, relu=False)
         # Zero-initialised: the net starts as without it (9 MACs per pixel).
         self.skip = nn.Conv2d(3, 3, 1) if config.shuffle and config.skip else None
-        if self.skip is not None:
+        if self.skip is not None and self.skip.bias is not None:
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
         # Current blend of styles for calls without an explicit ``mix`` (one-hot on style 0).
@@ -186,7 +189,8 @@ class TransformerNet(nn.Module):
         photo, down = x, self.down
         if self.config.shuffle:
             stem, s = self.down[0], self.config.space
-            if stem.conv.kernel_size == (1, 1) and stem.dw is None:
+            if isinstance(stem, ConvLayer) and stem.conv.kernel_size == (1, 1) and stem.dw is None \
+                    and stem.norm is not None:
                 # space-to-depth + 1x1 conv == one s x s conv with stride s (the same weights viewed
                 # as C x 3 x s x s): exact, and ~5x faster on CPU (no full-size permutation copy)
                 x = F.relu(stem.norm(F.conv2d(x, stem.conv.weight.view(-1, 3, s, s), stem.conv.bias, stride=s), m))

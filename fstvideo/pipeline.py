@@ -16,13 +16,17 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Protocol
+
+import numpy as np
 
 from .errors import OptionsError
-from .media import VideoOptions, open_media, open_sink
+from .media import Source, Stamp, VideoOptions, open_media, open_sink
+from .stylizer import Stylizer
 
 _END = object()  # end-of-stream marker between stages
 # Bytes of frames one queue may hold: fewer than ``queue`` frames wait when frames are large (an
@@ -35,9 +39,9 @@ class ConvertOptions:
     audio: bool = True   # copy (or transcode) the input's audio streams; False drops them
     batch: int = 1       # frames per forward pass (>1 pays on GPUs, rarely on CPU)
     queue: int = 8       # frames buffered between stages (memory: queue x frame size, per stage)
-    workers: int = 1     # frames stylized at once, each on its own thread with 1 torch thread (CPU:
-                         # frame-level parallelism; the net's small ops scale badly over cores); 1: one
-                         # frame at a time on torch's default threads
+    workers: int | None = 1  # frames stylized at once, each on its own thread with 1 torch thread (CPU:
+                             # frame-level parallelism; the net's small ops scale badly over cores); 1: one
+                             # frame at a time on torch's default threads; None: default_workers(stylizer)
     video: VideoOptions = VideoOptions()  # encoder settings when the output is a video file
 
 
@@ -51,6 +55,15 @@ class ConvertResult:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class FrameStylizer(Protocol):
+    """What :func:`convert` needs of a stylizer (a :class:`~fstvideo.Stylizer` is one): frame ->
+    frame, and ``batch`` for several same-sized frames at once (called only with options.batch > 1)."""
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def batch(self, frames: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 class _Failure:
@@ -111,11 +124,13 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def default_workers(stylizer) -> int:
+def default_workers(stylizer: FrameStylizer) -> int:
     """Frames stylized at once by convert: 2 for an eager net on a multi-core CPU (one torch
     thread each: 1.0-1.4x the frames/s of one frame on two threads for the fast net, whose small
     convs at 1/4-1/8 resolution split poorly across threads), else 1 (a GPU is fed best one batch
-    at a time; a compiled graph is not shared across threads)."""
+    at a time; a compiled graph is not shared across threads; any other callable: 1)."""
+    if not isinstance(stylizer, Stylizer):
+        return 1
     cpus = os.cpu_count() or 1
     return 2 if stylizer.device.type == "cpu" and not stylizer.options.compile and cpus >= 2 else 1
 
@@ -124,7 +139,7 @@ def _frames_in(q_in: queue.Queue, batch: int, stop: threading.Event):
     """(frame, stamp) lists of up to ``batch`` items from the reader until its end marker, or
     until ``stop`` is set (the writer failed: the reader then quits without an end marker)."""
     while True:
-        pending = []
+        pending: list[tuple[np.ndarray, Stamp]] = []
         while len(pending) < batch:
             try:
                 item = q_in.get(timeout=0.1)
@@ -142,7 +157,7 @@ def _frames_in(q_in: queue.Queue, batch: int, stop: threading.Event):
         yield pending
 
 
-def _stylized(chunks, stylizer: Callable, workers: int):
+def _stylized(chunks, stylizer: FrameStylizer, workers: int):
     """(pending, stylized frames) per chunk, in order; ``workers`` > 1 keeps that many chunks in
     flight on a thread pool (results still come back in input order)."""
     def run(pending):
@@ -164,20 +179,22 @@ def _stylized(chunks, stylizer: Callable, workers: int):
             yield p, fut.result()
 
 
-def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Callable | None = None,
+def convert(src: str | Path | Source, dst: str | Path, stylizer: FrameStylizer,
+            smoother: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
             progress: Callable[[int], None] | None = None,
             options: ConvertOptions = ConvertOptions()) -> ConvertResult:
-    """Stylize a video or GIF file into ``dst``. ``stylizer`` maps a frame to a frame and may
-    have ``batch(frames)``; ``smoother(input, stylized)`` keeps its own state; ``progress(n)`` is
-    called with the number of frames just finished."""
-    if options.batch < 1 or options.workers < 1 or options.queue < 1:
+    """Stylize a video or GIF into ``dst``. ``src`` is a path or a source already opened by
+    :func:`~fstvideo.media.open_media` (convert closes it); ``smoother(input, stylized)`` keeps
+    its own state; ``progress(n)`` is called with the number of frames just finished."""
+    workers = options.workers if options.workers is not None else default_workers(stylizer)
+    if options.batch < 1 or workers < 1 or options.queue < 1:
         raise OptionsError(f"batch, workers and queue must be at least 1 (got {options.batch}, "
-                           f"{options.workers}, {options.queue})")
+                           f"{workers}, {options.queue})")
     start = time.perf_counter()
     stop = threading.Event()
     errors: list[BaseException] = []
     count = 0
-    with open_media(src) as source:
+    with src if isinstance(src, Source) else open_media(src) as source:
         depth = max(2, min(options.queue, QUEUE_BYTES // (3 * source.info.width * source.info.height)))
         q_in: queue.Queue = queue.Queue(maxsize=depth)
         q_out: queue.Queue = queue.Queue(maxsize=depth)
@@ -187,7 +204,7 @@ def convert(src: str | Path, dst: str | Path, stylizer: Callable, smoother: Call
         reader.start()
         writer.start()
         try:
-            for pending, styled in _stylized(_frames_in(q_in, options.batch, stop), stylizer, options.workers):
+            for pending, styled in _stylized(_frames_in(q_in, options.batch, stop), stylizer, workers):
                 if stop.is_set():
                     break
                 for (frame, stamp), out in zip(pending, styled):

@@ -1,19 +1,30 @@
-"""Checks on a style file's header, made before any tensor is read or any net is built, so a
-tampered or corrupt file is refused in a few milliseconds and megabytes whatever it claims.
+"""A style file's metadata: the checks on its header, and the accessors readers use.
 
-Every function raises ``ValueError`` with a short reason; :func:`fstvideo.styles.load_style`
-turns it into one StyleError line naming the file.
+The checks run before any tensor is read or any net is built, so a tampered or corrupt file is
+refused in a few milliseconds and megabytes whatever it claims. Each raises ``ValueError`` with
+a short reason; :func:`fstvideo.styles.load_style` turns it into one StyleError line naming the file.
+
+The accessors (:func:`training_config`, :func:`trained_scale`, :func:`painting_of`, ...) are the
+only readers of the ``training`` and ``credit`` objects a trainer recorded, so an absent field
+has its default in one place.
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
+from .errors import OptionsError, StyleError
 from .model import NetConfig, TransformerNet
+
+if TYPE_CHECKING:
+    from .styles import Style
+
+PHOTO_SLOT = "photo"  # the content-only slot (trained on the photo itself): the 0-strength end of a blend
 
 # Our headers are ~8 KB (JSON metadata and the tensor table); safetensors itself accepts up to
 # 100 MB, which would be parsed (and held) before anything else could be checked.
@@ -143,3 +154,81 @@ def tensor_mismatch(expected: dict[str, tuple[int, ...]], got: dict[str, tuple[i
                 else f"shape of {wrong[0]} is {got[wrong[0]]}, expected {expected[wrong[0]]}")
     bad = sorted(k for k, d in dtypes.items() if d not in FLOAT_DTYPES)
     return f"tensor {bad[0]} is {dtypes[bad[0]]}, not floating point" if bad else None
+
+
+# -- accessors -------------------------------------------------------------------------------
+def training(style: Style) -> dict[str, Any]:
+    """The file's ``training`` object ({} when absent; its type is checked on load)."""
+    value = style.meta.get("training")
+    return value if isinstance(value, dict) else {}
+
+
+def training_config(style: Style) -> dict[str, Any]:
+    """``training.config``: the trainer's options (loss weights and layers, paintings, sizes); {}
+    when absent. A distilled file records its teacher's, so benches score both alike."""
+    value = training(style).get("config")
+    return value if isinstance(value, dict) else {}
+
+
+def credits(style: Style) -> list[dict[str, Any]]:
+    """The ``credit`` objects (work, artist, year, style, file), one per painting; [] when absent."""
+    return [c for c in style.meta.get("credit") or [] if isinstance(c, dict)]
+
+
+def trained_scale(style: Style) -> float:
+    """The input scale a distilled file was trained for (``training.distill.student_scale``: 0.5
+    for a student trained at half size with guided upsampling back), else 1."""
+    distilled = training(style).get("distill") or {}
+    return float(distilled.get("student_scale", 1.0))
+
+
+def painting_of(style: Style, slot: str | None = None) -> str:
+    """The training painting of ``slot``: the path whose file stem is the slot's name, else the
+    first existing one (single-style files). StyleError if none exists on this machine."""
+    cfg = training_config(style)
+    slot = slot or style.styles[0]
+    listed = list(cfg.get("styles") or [])
+    names = list(cfg.get("style_names") or [])
+    paths = [p for p in listed if Path(p).is_file()]
+    named = [p for p in paths if Path(p).stem == slot]
+    if not named and slot in names and names.index(slot) < len(listed) and Path(listed[names.index(slot)]).is_file():
+        named = [listed[names.index(slot)]]
+    if named or paths:
+        return (named or paths)[0]
+    raise StyleError(f"style '{style.name}' does not name an existing painting; pass --painting PATH")
+
+
+def slot_style_weight(style: Style, slot: str) -> float:
+    """The style weight that slot was trained with: per-painting ``style_weights`` (style_balance
+    runs, indexed like the training config's style_names) else the config's ``style_weight``."""
+    cfg = training_config(style)
+    names, weights = list(cfg.get("style_names") or []), training(style).get("style_weights")
+    if weights and slot in names and names.index(slot) < len(weights):
+        return float(weights[names.index(slot)])
+    return float(cfg.get("style_weight", 5e3))
+
+
+def find_painting(style: Style, explicit: str | None = None) -> Path | None:
+    """The painting a style was trained on: ``explicit``, else the path in its training config,
+    else its credited file name beside the style file, in the working folder, or in a
+    ``shared/styles`` folder above either; None if not found."""
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise OptionsError(f"painting not found: {p}")
+        return p
+    names = [Path(s) for s in training_config(style).get("styles") or []][:1]
+    names += [Path(c["file"]) for c in credits(style)[:1] if c.get("file")]
+    roots = [Path(style.path).resolve().parent] if style.path else []
+    roots.append(Path.cwd())
+    for name in names:
+        if name.is_absolute():
+            if name.is_file():
+                return name
+            name = Path(name.name)
+        for root in roots:
+            for base in [root, *list(root.parents)[:3]]:
+                for cand in (base / name, base / "shared" / "styles" / name.name):
+                    if cand.is_file():
+                        return cand
+    return None

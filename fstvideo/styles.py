@@ -25,8 +25,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from . import stylemeta
 from .errors import StyleError
 from .model import CondInstanceNorm, NetConfig, TransformerNet
+from .stylemeta import PHOTO_SLOT, trained_scale  # noqa: F401 (part of this module's API)
 
 FORMAT = "fstvideo-style"
 FORMAT_VERSION = 1
@@ -48,13 +50,6 @@ class Style:
         net = TransformerNet(self.config)
         net.load_state_dict({k: v.float() for k, v in self.state.items()})
         return net.to(device).eval()
-
-
-def trained_scale(style: Style) -> float:
-    """The input scale a distilled file was trained for (``training.distill.student_scale``: 0.5
-    for a student trained at half size with guided upsampling back), else 1."""
-    distilled = (style.meta.get("training") or {}).get("distill") or {}
-    return float(distilled.get("student_scale", 1.0))
 
 
 def processing_size(style: Style) -> int | None:
@@ -121,7 +116,6 @@ def load_style(name_or_path: str | os.PathLike) -> Style:
     milliseconds and kilobytes, however large a net it claims."""
     from safetensors import safe_open
 
-    from . import stylemeta
     path = resolve(name_or_path)
     try:
         stylemeta.header_size(path)
@@ -209,7 +203,7 @@ def extract_styles(style: Style, slots: list[str], path: str | os.PathLike, name
     # Conditional-norm parameters are n_styles x C: keep the chosen rows.
     norms = {f"{n}.{p}" for n, m in net.named_modules() if isinstance(m, CondInstanceNorm) for p in ("weight", "bias")}
     net.load_state_dict({k: v[rows] if k in norms else v for k, v in style.state.items()})
-    slot_credit = [c for c in style.meta.get("credit", []) if c.get("style") in slots]
-    training = dict(style.meta.get("training") or {}, extracted_from=str(style.path or style.name))
+    slot_credit = [c for c in stylemeta.credits(style) if c.get("style") in slots]
+    training = dict(stylemeta.training(style), extracted_from=str(style.path or style.name))
     return save_style(path, net, name or slots[0], styles=list(slots), training=training,
                       credit=slot_credit, dtype=next(iter(style.state.values())).dtype)

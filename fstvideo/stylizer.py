@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cv2
@@ -26,13 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from .errors import OptionsError
-from .frames import check_frame, to_frames, to_tensor
+from .frames import check_frame, luma, to_frames, to_tensor
 from .guided import guided_upsample, resize_area
+from .model import TransformerNet
+from .stylemeta import PHOTO_SLOT, trained_scale
 from .styles import Style, load_style, processing_size
 from .tiles import ThumbnailNorms, finish_in_strips, stylize_tiled
 
-# BT.601 luma weights, the ones JPEG/YCbCr use: shape 1x3x1x1 for broadcasting over Bx3xHxW.
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 # Smallest side the net sees: two stride-2 convs then 3x3 reflect pads need >= 2 px at 1/4 scale,
 # and the 9x9 reflect pad needs > 4 px at full scale.
 _MIN_SIDE = 16
@@ -48,7 +49,9 @@ class StylizerOptions:
                                   # "photo" slot (docs/strength.jpg: with our CPU-trained slots it blurs)
     preserve_color: bool = False  # keep the input's chroma, stylize luminance only
     max_size: int | None = None   # longest side (px) the net sees; output is returned at input size
-    scale: float = 1.0            # resolution the net sees relative to the input (0.5: half width/height)
+    scale: float | None = None    # resolution the net sees relative to the input (0.5: half width/height);
+                                  # None = the scale the style file was trained for (stylemeta.trained_scale:
+                                  # 1 for every bundled file), or 1 when max_size is set
     stroke: float = 1.0           # brush size: larger inputs are shrunk so that their longest side is the
                                   # style's processing size / stroke (px) before the net sees them, so
                                   # strokes keep the painting's scale relative to the frame (2: twice as
@@ -64,14 +67,14 @@ class StylizerOptions:
     tile_overlap: int = 96        # px (at the net's scale) neighbouring tiles share and cross-fade: with the
                                   # bundled nets tiled output is then within 6 levels of one pass (64: 14)
 
-    def validate(self) -> "StylizerOptions":
+    def validate(self) -> StylizerOptions:
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise OptionsError(f"unknown device '{self.device}' (auto, cpu, cuda)")
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise OptionsError(f"unknown precision '{self.precision}' (auto, fp32, bf16, fp16)")
         if not 0.0 <= float(self.strength) <= 1.0:
             raise OptionsError(f"strength must be in [0, 1], got {self.strength}")
-        if not 0.05 <= float(self.scale) <= 1.0:
+        if self.scale is not None and not 0.05 <= float(self.scale) <= 1.0:
             raise OptionsError(f"scale must be in [0.05, 1], got {self.scale}")
         if self.strength_mode not in ("norm", "pixels"):
             raise OptionsError(f"unknown strength mode '{self.strength_mode}' (pixels, norm)")
@@ -138,14 +141,18 @@ def _pad_to(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
 def _finish(y: torch.Tensor, x: torch.Tensor, options: StylizerOptions, pixel_strength: bool) -> torch.Tensor:
     """Colour preservation and pixel strength: the stylized ``y`` against the input ``x`` (Bx3xHxW)."""
     if options.preserve_color:
-        luma = _LUMA.to(x.device)
-        y = x + ((y * luma).sum(1, keepdim=True) - (x * luma).sum(1, keepdim=True))
+        y = x + (luma(y) - luma(x))
     if options.strength < 1.0 and pixel_strength:
         y = torch.lerp(x, y, float(options.strength))
     return y
 
 
-PHOTO_SLOT = "photo"  # a content-only slot (fstvideo train's photo_slot): the 0-strength end
+def net_scale(style: Style, options: StylizerOptions) -> float:
+    """The resolution the net sees relative to the input before the stroke size and max_size
+    shrink it further: ``options.scale``, else the scale the file was trained for."""
+    if options.scale is not None:
+        return float(options.scale)
+    return 1.0 if options.max_size else trained_scale(style)
 
 
 def stroke_scale(style: Style, options: StylizerOptions, h: int, w: int) -> float:
@@ -201,7 +208,7 @@ class Stylizer:
         self.dtype = pick_dtype(options.precision, self.device)
         if self.device.type == "cpu":
             tune_malloc()
-        self._compiled: torch.nn.Module | None = None
+        self._compiled: Callable[..., torch.Tensor] | None = None  # torch.compile'd net, made on first use
         self._set_style(style)
 
     # -- settings, swappable from another thread ---------------------------------------------
@@ -209,7 +216,7 @@ class Stylizer:
         style = style if isinstance(style, Style) else load_style(style)
         net = style.build(self.device)
         if self.device.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stub omits it
             torch.backends.cudnn.benchmark = True
         with self._lock:  # mix from the options current under the lock: a concurrent set_options can't be lost
             mix, pixels = effective_mix(style, self.options)
@@ -236,8 +243,15 @@ class Stylizer:
             # folded a buffer into a constant, and blends must change live without recompiling.
             self._mix, self._pixel_strength = mix.to(self.device), pixels
 
+    @property
+    def scale(self) -> float:
+        """The resolution the net sees relative to the input (before stroke size and max_size):
+        the options' scale, else the one the current style was trained for."""
+        with self._lock:
+            return net_scale(self.style, self.options)
+
     # -- inference -------------------------------------------------------------------------
-    def _model(self, net: torch.nn.Module, options: StylizerOptions) -> torch.nn.Module:
+    def _model(self, net: TransformerNet, options: StylizerOptions) -> Callable[..., torch.Tensor]:
         if not options.compile:
             return net
         if self._compiled is None:
@@ -272,12 +286,12 @@ class Stylizer:
         when ``frames`` is one tile of it (see _tiled)."""
         h, w = frames[0].shape[:2]
         if tile is None:
-            with self._lock:  # a consistent snapshot of net + options for this call
-                net, options, device = self.net, self.options, self.device
+            with self._lock:  # a consistent snapshot of style, net and options for this call
+                style, net, options, device = self.style, self.net, self.options, self.device
                 mix, pixel_strength = self._mix, self._pixel_strength
                 model = self._model(net, options)
-            s = min(float(options.scale), options.max_size / max(h, w) if options.max_size else 1.0,
-                    stroke_scale(self.style, options, h, w))
+            s = min(net_scale(style, options), options.max_size / max(h, w) if options.max_size else 1.0,
+                    stroke_scale(style, options, h, w))
             if h * w > options.max_pixels:
                 return np.stack([self._tiled(f, net, options, device, mix, pixel_strength, s) for f in frames])
         else:
@@ -303,7 +317,7 @@ class Stylizer:
                 y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         return to_frames(_finish(y, x, options, pixel_strength))
 
-    def _tiled(self, frame: np.ndarray, net: torch.nn.Module, options: StylizerOptions, device: torch.device,
+    def _tiled(self, frame: np.ndarray, net: TransformerNet, options: StylizerOptions, device: torch.device,
                mix: torch.Tensor, pixel_strength: bool, s: float) -> np.ndarray:
         """A frame over the pixel budget (the net sees it at scale ``s``): overlapping tiles within
         the budget, their instance norms using the statistics of a thumbnail of the whole frame;

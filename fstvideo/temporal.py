@@ -40,8 +40,7 @@ import cv2
 import numpy as np
 
 from .errors import OptionsError
-from .flow import (PRESETS, FlowEstimator, consistent, gray, pixel_grid, shrink, thumb_change,
-                   thumbnail, warp)
+from .flow import PRESETS, FlowEstimator, consistent, gray, pixel_grid, shrink, thumb_change, thumbnail, warp
 from .frames import check_frame
 
 _MEAN_RGB = np.full((1, 3), 1.0 / (3 * 255), np.float32)  # 3 channels uint8 -> their mean in [0,1]
@@ -71,7 +70,7 @@ class SmoothOptions:
                                  # is copied, not resampled (sub-pixel flow noise would blur it a
                                  # little every frame); 0 = always warp
 
-    def validate(self) -> "SmoothOptions":
+    def validate(self) -> SmoothOptions:
         if not 0.0 <= float(self.strength) <= 1.0:
             raise OptionsError(f"smoothing strength must be in [0, 1], got {self.strength}")
         if int(self.flow_size) < 8:
@@ -135,6 +134,7 @@ class Smoother:
                    ) -> tuple[np.ndarray, np.ndarray, float]:
         """(hxw float32 confidence in [0,1], hxwx2 backward flow, fraction passing the
         forward-backward test) of the current small input against the stored previous one."""
+        assert self._prev_gray is not None and self._prev_small is not None  # set by _restart
         back = self._flow(g, self._prev_gray)
         fwd = self._flow(self._prev_gray, g)
         ok = consistent(back, fwd, o.fb_alpha1, o.fb_alpha2)
@@ -162,7 +162,7 @@ class Smoother:
         flows under ``still_px`` are zeroed: that background is copied, not resampled."""
         H, W = size
         h, w = back.shape[:2]
-        back = back * np.float32([W / w, H / h])
+        back = back * np.array([W / w, H / h], dtype=np.float32)
         if o.still_px > 0:
             mag = back[..., 0] ** 2 + back[..., 1] ** 2
             if float(np.median(mag)) < o.still_px ** 2:
@@ -183,8 +183,8 @@ class Smoother:
         small = shrink(input_frame, o.flow_size)
         g = gray(small)
         thumb = thumbnail(g)
-        if o.strength <= 0 or self._prev_out is None or shape != self._prev_shape \
-                or thumb_change(thumb, self._prev_thumb) > o.cut_threshold:
+        if o.strength <= 0 or self._prev_out is None or self._prev_thumb is None \
+                or shape != self._prev_shape or thumb_change(thumb, self._prev_thumb) > o.cut_threshold:
             return self._restart(small, g, thumb, stylized_frame, shape)
         conf, back, reliable = self.confidence(small, g, o)
         if reliable < o.min_reliable:
@@ -200,7 +200,8 @@ class Smoother:
         # out = a * warped + (1 - a) * stylized, in float32 so slow changes are not lost to uint8
         # rounding of the state (blendLinear: one pass instead of five numpy ones). The previous
         # output has been warped: its array takes the new state.
-        beta = np.subtract(np.float32(1), alpha, out=self._buffer("beta", (H, W)))  # numpy: cv2 reads a 1x1 array as a scalar
+        # numpy, not cv2.subtract: OpenCV reads a 1x1 array as a scalar
+        beta = np.subtract(np.float32(1), alpha, out=self._buffer("beta", (H, W)))
         out = cv2.blendLinear(warped, styled, alpha, beta, dst=self._prev_out)
         self._prev_small, self._prev_gray, self._prev_thumb = small, g, thumb
         self._prev_out = out

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -126,7 +126,7 @@ class ThumbnailNorms:
         self._measuring = False
         for m in self.net.modules():
             if isinstance(m, CondInstanceNorm):
-                m.forward = functools.partial(self._norm, m)
+                m.forward = functools.partial(self._norm, m)  # type: ignore[method-assign]  # this copy only
 
     def measure(self, x: torch.Tensor, mix: torch.Tensor) -> None:
         """Record every norm layer's per-channel mean and variance for ``x`` (1x3xHxW)."""

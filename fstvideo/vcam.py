@@ -39,7 +39,7 @@ class VcamOptions:
     backend: str | None = None  # pyvirtualcam backend name; None = this OS's (v4l2loopback, obs).
                                 # Tests register a recording backend and name it here
 
-    def validate(self) -> "VcamOptions":
+    def validate(self) -> VcamOptions:
         # Even sizes: the devices carry YUV 4:2:0 / 4:2:2, which halve the chroma resolution.
         for name, v in (("width", self.width), ("height", self.height)):
             if not 32 <= int(v) <= 4096 or int(v) % 2:

@@ -19,8 +19,7 @@ from PIL import Image
 
 from .audio import AudioCarrier
 from .errors import MediaError
-from .mediabase import (MediaInfo, Sink, Source, Stamp, VideoOptions, check_size, describe, media_error,
-                        rotate_upright)
+from .mediabase import MediaInfo, Sink, Source, Stamp, VideoOptions, check_size, describe, media_error, rotate_upright
 
 # Output extension -> FFmpeg muxer.
 MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm"}
@@ -56,7 +55,7 @@ class VideoSource(Source):
         path = Path(src) if isinstance(src, (str, os.PathLike)) else None
         self.name = name or path or "<input>"
         try:
-            self._c = av.open(str(path) if path else io.BytesIO(src), "r")
+            self._c = av.open(io.BytesIO(src) if isinstance(src, bytes) else str(path), "r")
         except (av.FFmpegError, OSError, ValueError) as e:
             raise media_error(self.name, "not a video or GIF FFmpeg can read", e) from None
         try:
@@ -211,6 +210,7 @@ class VideoSink(Sink):
         return {}
 
     def _start(self, frame: np.ndarray, stamp: Stamp) -> None:
+        assert self._out is not None  # opened in __init__
         h, w = frame.shape[:2]
         self._size = (w + w % 2, h + h % 2)
         if self._size != (w, h):
@@ -277,11 +277,13 @@ class VideoSink(Sink):
             raise media_error(self.path, _failed(e), e) from None
 
     def _mux_video(self, vf: av.VideoFrame | None) -> None:
+        assert self._out is not None and self._stream is not None  # opened by __init__ and _start
         for packet in self._stream.encode(vf):
             packet.duration = self._durations.pop(packet.pts, packet.duration)
             self._out.mux(packet)
 
     def _finish(self) -> None:
+        assert self._out is not None  # opened in __init__
         try:
             self._mux_video(None)
             if self._audio is not None:

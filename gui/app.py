@@ -12,8 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-from fstvideo.errors import FstError, MediaError, OptionsError
-from fstvideo.live import add_live_style_args
+from fstvideo import FstError, MediaError, OptionsError
+from fstvideo.live import add_live_style_args  # argparse options shared with `fstvideo live`
 
 RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "style": 0, "native": None}
 
@@ -48,10 +48,9 @@ def register(subparsers) -> None:
 
 
 def _settings(args: argparse.Namespace):
-    from fstvideo.styles import DEFAULT_STYLE, resolve, resolve_fast
-    from fstvideo.stylizer import StylizerOptions, pick_device
+    from fstvideo import DEFAULT_STYLE, StylizerOptions, pick_device, resolve_fast_style, resolve_style
 
-    from .worker import Settings
+    from .settings import Settings
     if not 0.0 <= args.strength <= 1.0:
         raise OptionsError(f"--strength must be in [0, 1], got {args.strength}")
     if args.source is not None:
@@ -67,10 +66,10 @@ def _settings(args: argparse.Namespace):
     default = None if device.type == "cuda" else 240  # CPU: a modest net size keeps it live
     resolution = RESOLUTION_CHOICES[args.resolution] if args.resolution else default
     spec = args.style or DEFAULT_STYLE
-    style = str(resolve(spec))  # unknown names fail here, in one line
+    style = str(resolve_style(spec))  # unknown names fail here, in one line
     if args.fast or (device.type == "cpu" and not args.full):
         try:
-            style = str(resolve_fast(spec))
+            style = str(resolve_fast_style(spec))
         except FstError:
             if args.fast:  # asked for explicitly: say there is none; by default keep the full model
                 raise
@@ -145,7 +144,6 @@ def _close_on_signals(window):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fstvideo.gui.app [options]``: the window without the ``fstvideo`` command."""
-    from fstvideo.errors import FstError
     p = argparse.ArgumentParser(prog="fstvideo gui", description="Live style-transfer window.")
     add_arguments(p)
     args = p.parse_args(argv)

@@ -5,8 +5,19 @@ import hashlib
 
 from PyQt6.QtCore import QSize, Qt
 from PyQt6.QtGui import QColor, QIcon, QPixmap
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-                             QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .blend import BlendGroup
 from .settings import RESOLUTIONS, Settings
@@ -24,7 +35,7 @@ def swatch(name: str, size: int = 48) -> QIcon:
 
 
 class ControlPanel(QWidget):
-    def __init__(self, s: Settings, smoothing: bool, parent=None):
+    def __init__(self, s: Settings, parent=None):
         super().__init__(parent)
         self.setFixedWidth(250)
         col = QVBoxLayout(self)
@@ -55,10 +66,7 @@ class ControlPanel(QWidget):
         form.addRow("Resolution", self.resolution)
         col.addLayout(form)
         self.color = self._check(col, "Preserve colour (C)", s.preserve_color)
-        self.smooth = self._check(col, "Temporal smoothing (T)", s.smooth and smoothing)
-        if not smoothing:
-            self.smooth.setEnabled(False)
-            self.smooth.setToolTip("fstvideo.temporal is not installed")
+        self.smooth = self._check(col, "Temporal smoothing (T)", s.smooth)
         self.side = self._check(col, "Side by side (B)", s.side_by_side)
         self.mirror = self._check(col, "Mirror camera (M)", s.mirror)
         row = QHBoxLayout()

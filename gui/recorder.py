@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fstvideo import FstError
-from fstvideo.capture import MICROSECONDS
-from fstvideo.media import REALTIME_PRESET, MediaInfo, Stamp, VideoOptions, open_sink
+from fstvideo import MICROSECONDS, REALTIME_PRESET, FstError, MediaInfo, Stamp, VideoOptions, open_sink
 
 
 class Recorder:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fstvideo import DEFAULT_STYLE
-from fstvideo.stylizer import PHOTO_SLOT
+from fstvideo import DEFAULT_STYLE, PHOTO_SLOT
 
 # label, short side px; 0 = the style's own processing size (strokes at the painting's scale)
 RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("style's size", 0), ("native", None)]
@@ -23,7 +22,7 @@ class Settings:
                                    # Reset to () when the style changes (names are per file)
     strength: float = 1.0          # 0 = original, 1 = full style
     preserve_color: bool = False   # stylize luminance only, keep the camera's colours
-    smooth: bool = False           # flow-guided temporal smoothing (fstvideo.temporal), if installed
+    smooth: bool = False           # flow-guided temporal smoothing (fstvideo.Smoother)
     resolution: int | None = 240   # processing height (short side, px); None = native. Frames are
                                    # shrunk to it before the net: display, snapshots and recordings too
     mirror: bool = True            # cameras only: flip left-right, like a mirror
@@ -73,12 +72,3 @@ def thumbnail_base(n: int = 72) -> np.ndarray:
     hills = y > 0.62 + 0.12 * np.sin(6 * x)
     img[hills] = np.stack([40 + 60 * x, 120 + 50 * y, 50 + 0 * x], axis=-1)[hills]
     return np.ascontiguousarray(img.clip(0, 255).astype(np.uint8))
-
-
-def smoothing_available() -> bool:
-    """Whether fstvideo.temporal (written separately, optional) can be imported."""
-    try:
-        import fstvideo.temporal  # noqa: F401
-        return True
-    except ImportError:
-        return False

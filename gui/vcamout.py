@@ -9,8 +9,7 @@ import time
 import cv2
 import numpy as np
 
-from fstvideo import FstError
-from fstvideo.vcam import VcamOptions, VirtualCamera
+from fstvideo import FstError, VcamOptions, VirtualCamera
 
 
 class VcamOutput:

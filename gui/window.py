@@ -10,18 +10,17 @@ from PyQt6.QtCore import QSignalBlocker
 from PyQt6.QtGui import QAction, QIcon, QImage, QKeySequence, QPixmap
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QWidget
 
-from fstvideo import FstError
-from fstvideo.styles import bundled_dir, list_styles, resolve
+from fstvideo import FstError, bundled_dir, list_styles, resolve_style
 
 from .panel import OPEN_FILE, ControlPanel
-from .settings import Settings, smoothing_available
+from .settings import Settings
 from .vcamout import VcamControls
 from .view import VideoView
 from .worker import Shown, StyleWorker
 
 STRENGTH_STEP = 10  # percent per +/- key
 
-# (keys, what they do): the help overlay and the README's section on the window.
+# (keys, what they do): the help overlay (F1); the README names the main ones.
 SHORTCUTS = [
     ("1-9", "pick style 1-9"),
     ("Left / Right", "previous / next style"),
@@ -67,7 +66,7 @@ class StyleWindow(QMainWindow):
         self.worker = w = StyleWorker(settings)
         self.view = VideoView()
         self.view.help = list(SHORTCUTS)
-        self.panel = p = ControlPanel(settings, smoothing_available())
+        self.panel = p = ControlPanel(settings)
         body = QWidget()
         row = QHBoxLayout(body)
         row.setContentsMargins(0, 0, 0, 0)
@@ -123,7 +122,7 @@ class StyleWindow(QMainWindow):
     # -- styles ---------------------------------------------------------------------------
     def _select_style(self, spec: str) -> None:
         try:
-            spec = str(resolve(spec))
+            spec = str(resolve_style(spec))
         except FstError:
             pass  # the worker reports it
         if self.panel.style_row(spec) < 0:

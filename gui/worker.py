@@ -1,6 +1,7 @@
-"""The webcam window's worker thread: capture -> stylize -> (smooth) -> publish, plus recording,
-the virtual camera, snapshots and style thumbnails. The window only displays and edits
-:class:`Settings`.
+"""The webcam window's worker thread and its frame loop: capture -> stylize -> (smooth) ->
+publish. The styles and the net live in :class:`~fstvideo.gui.stylecache.StyleCache`, the
+snapshots, recording and virtual camera in :class:`~fstvideo.gui.outputs.Outputs`; the window
+only displays and edits :class:`Settings`.
 
 Latest-frame policy, so latency stays about one frame however slow the net is:
 - capture runs in its own thread (:class:`fstvideo.capture.LatestFrame`) and keeps only the
@@ -30,14 +31,11 @@ import numpy as np
 from PyQt6.QtCore import QThread, pyqtSignal
 from PyQt6.QtGui import QImage
 
-from fstvideo import FstError, load_style, processing_size
-from fstvideo.capture import CameraSource, FileLoop, LatestFrame
-from fstvideo.media import write_image
-from fstvideo.stylizer import Stylizer, StylizerOptions
+from fstvideo import CameraSource, FileLoop, FstError, LatestFrame
 
-from .recorder import Recorder
-from .settings import FrameStats, Settings, net_size, slider_names, thumbnail_base
-from .vcamout import VcamOutput
+from .outputs import Outputs
+from .settings import FrameStats, Settings, net_size
+from .stylecache import StyleCache
 
 
 @dataclass(frozen=True)
@@ -70,14 +68,20 @@ class StyleWorker(QThread):
 
     def __init__(self, settings: Settings = Settings(), parent=None):
         super().__init__(parent)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields the GUI thread touches: settings, mailbox, thumbnails
         self._settings = settings
-        self._source_gen = 1          # bumped by every source request, so re-picking retries
-        self._snapshots: list[str] = []
-        self._thumbs: list[str] = []  # style specs waiting for a thumbnail
+        self._source_gen = 1           # bumped by every source request, so re-picking retries
+        self._thumbs: list[str] = []   # style specs waiting for a thumbnail
         self._mail: Shown | None = None
         self._stop = threading.Event()
-        self._styles: dict[str, object] = {}  # spec -> loaded Style (switching back is instant)
+        # Used by the worker thread only:
+        self._feed: LatestFrame | None = None
+        self._fps: float | None = None  # the source's nominal rate, for the recording's stream
+        self._styles = StyleCache(loaded=self.styleLoaded.emit, failed=self.styleFailed.emit,
+                                  say=self.message.emit, settle=self._settle)
+        self._outputs = Outputs(saved=self.snapshotSaved.emit, say=self.message.emit,
+                                recording=self.recordingChanged.emit, vcam=self.vcamChanged.emit,
+                                settle=self._settle)
 
     # -- called from the GUI thread ---------------------------------------------------------
     def settings(self) -> Settings:
@@ -95,8 +99,7 @@ class StyleWorker(QThread):
 
     def snapshot(self, path: str) -> None:
         """Write the next displayed image to ``path`` (PNG); ``snapshotSaved`` follows."""
-        with self._lock:
-            self._snapshots.append(str(path))
+        self._outputs.snapshot(path)
 
     def request_thumbnails(self, specs: list[str]) -> None:
         with self._lock:
@@ -112,23 +115,20 @@ class StyleWorker(QThread):
         """Ask the thread to finish (it closes the source and any recording); then ``wait()``."""
         self._stop.set()
 
+    def _settle(self, name: str, seen: object, value: object) -> None:
+        """Set settings field ``name`` to ``value`` unless the window changed it from ``seen``."""
+        with self._lock:
+            if getattr(self._settings, name) == seen:
+                self._settings = replace(self._settings, **{name: value})
+
     # -- the thread -------------------------------------------------------------------------
     def run(self) -> None:
-        self._feed: LatestFrame | None = None
-        self._fps: float | None = None  # the source's nominal rate, for the recording's stream
-        self._stylizer: Stylizer | None = None
-        self._thumb_stylizer: Stylizer | None = None
-        self._style_spec: str | None = None
-        self._smoother = None
-        self._recorder = Recorder(self._on_recording)
-        self._vcam = VcamOutput(self._on_vcam)
         try:
             self._loop()
         except Exception as e:  # a bug: say so in the window instead of dying silently
             self.message.emit(f"worker stopped: {type(e).__name__}: {e}")
         finally:
-            self._recorder.stop()
-            self._vcam.stop()
+            self._outputs.close()
             self._close_feed()
 
     def _loop(self) -> None:
@@ -139,10 +139,10 @@ class StyleWorker(QThread):
             if new_gen != gen:
                 gen = new_gen
                 self._open(s)
-            self._sync_style(s)
-            self._vcam.sync(s.virtual_cam)  # opened/closed here: it keeps sending while no frame comes
+            self._styles.sync(s)
+            self._outputs.sync_vcam(s)
             item = self._feed.take(0.1) if self._feed is not None else None
-            if item is None:
+            if self._feed is None or item is None:
                 if self._feed is not None and self._feed.ended:
                     self._fail(str(self._feed.error or "the source ended"))
                 self._render_thumbnail()
@@ -152,16 +152,13 @@ class StyleWorker(QThread):
             self._feed.source.mirror = s.mirror and isinstance(s.source, int)
             frame, stamp, captured = item
             h, w = frame.shape[:2]
-            m = net_size(h, w, s.resolution,
-                         processing_size(self._stylizer.style) if self._stylizer is not None else None)
+            m = net_size(h, w, s.resolution, self._styles.processing_size)
             if m:  # shrink here (INTER_AREA, ~2 ms for 720p) so everything after works at net size
                 scale = m / max(h, w)
                 frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            out, name = self._stylize(s, frame)
-            self._recorder.sync(s.record, out, stamp, self._fps)
-            self._vcam.write(out, unmirror=self._feed.source.mirror)  # stylized only, never side by side
+            out, name = self._styles.stylize(s, frame)
             shown = np.hstack([frame, out]) if s.side_by_side else out
-            self._save_snapshots(shown)
+            self._outputs.write(s, out, shown, stamp, self._fps, unmirror=self._feed.source.mirror)
             now = time.monotonic()
             if last is not None:  # exponential average over ~5 frames
                 inst = 1.0 / max(now - last, 1e-6)
@@ -169,7 +166,7 @@ class StyleWorker(QThread):
             last = now
             stats = FrameStats(fps=fps, latency_ms=(now - captured) * 1000.0, width=w, height=h,
                                net_width=frame.shape[1], net_height=frame.shape[0],
-                               dropped=self._feed.dropped, style=name, recording=self._recorder.active)
+                               dropped=self._feed.dropped, style=name, recording=self._outputs.recording)
             self._publish(Shown(to_qimage(shown), stats, frame, out))
             self._render_thumbnail()
 
@@ -180,12 +177,24 @@ class StyleWorker(QThread):
         if notify:
             self.frameReady.emit()
 
+    def _render_thumbnail(self) -> None:
+        """At most one thumbnail per call, so live frames keep flowing between them."""
+        with self._lock:
+            spec = self._thumbs.pop(0) if self._thumbs else None
+            device = self._settings.device
+        if spec is None:
+            return
+        try:
+            self.thumbnailReady.emit(spec, to_qimage(self._styles.thumbnail(spec, device)))
+        except Exception as e:  # one bad style file must not stop the worker
+            self.styleFailed.emit(spec, str(e))
+
     # -- source -----------------------------------------------------------------------------
     def _open(self, s: Settings) -> None:
-        self._recorder.stop()
+        self._outputs.stop_recording()
         self._close_feed()
-        if self._smoother is not None:
-            self._smoother.reset()
+        self._styles.reset_smoothing()
+        source: CameraSource | FileLoop
         try:
             if isinstance(s.source, int):
                 source = CameraSource(s.source, mirror=s.mirror)
@@ -204,7 +213,7 @@ class StyleWorker(QThread):
         self.sourceOpened.emit(f"{what}, {source.info.width}x{source.info.height}")
 
     def _fail(self, why: str) -> None:
-        self._recorder.stop()
+        self._outputs.stop_recording()
         self._close_feed()
         self.sourceFailed.emit(why)
 
@@ -212,109 +221,3 @@ class StyleWorker(QThread):
         if self._feed is not None:
             self._feed.close()
             self._feed = None
-
-    # -- stylizing --------------------------------------------------------------------------
-    def _load(self, spec: str):
-        if spec not in self._styles:
-            self._styles[spec] = load_style(spec)
-        return self._styles[spec]
-
-    def _sync_style(self, s: Settings) -> None:
-        if s.style == self._style_spec:
-            return
-        previous, self._style_spec = self._style_spec, s.style  # a failing spec is not retried
-        try:
-            style = self._load(s.style)
-            if self._stylizer is None:
-                self._stylizer = Stylizer(style, StylizerOptions(device=s.device))
-            else:
-                if self._stylizer.options.blend:  # names of the old file: invalid for the new one
-                    self._stylizer.set_options(replace(self._stylizer.options, blend=()))
-                self._stylizer.set_style(style)
-        except Exception as e:  # FstError, or anything else a bad file provokes: keep the previous style
-            if previous is not None and self._stylizer is not None:
-                with self._lock:  # back to the style still loaded
-                    if self._settings.style == s.style:
-                        self._settings = replace(self._settings, style=previous)
-                self._style_spec = previous
-            self.styleFailed.emit(s.style, str(e))
-            if self._stylizer is not None:  # the style still loaded: its sliders again
-                self.styleLoaded.emit(self._style_spec, slider_names(self._stylizer.style.styles))
-            return
-        if self._smoother is not None:
-            self._smoother.reset()  # don't blend the old style into the new one
-        self.styleLoaded.emit(s.style, slider_names(style.styles))
-
-    def _stylize(self, s: Settings, frame: np.ndarray) -> tuple[np.ndarray, str]:
-        st = self._stylizer
-        if st is None:  # no style could be loaded: show the camera as it is
-            return frame, ""
-        # The frame is already at the processing size (see _loop): the net sees all of it.
-        options = StylizerOptions(device=s.device, strength=float(s.strength), preserve_color=s.preserve_color,
-                                  blend=tuple(s.blend))
-        if options != st.options:
-            try:
-                st.set_options(options)  # a new blend only re-mixes the norm weights: no rebuild
-            except FstError as e:
-                if not options.blend:
-                    raise
-                with self._lock:  # an invalid blend (unknown name, all zero): back to the first style
-                    if self._settings.blend == s.blend:
-                        self._settings = replace(self._settings, blend=())
-                self.message.emit(f"blend ignored: {e}")
-                st.set_options(replace(options, blend=()))
-        out = st(frame)
-        if s.smooth:
-            out = self._smooth(frame, out)
-        return out, st.style.name
-
-    def _smooth(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
-        try:
-            if self._smoother is None:
-                from fstvideo.temporal import SmoothOptions, Smoother
-                self._smoother = Smoother(SmoothOptions())
-            return self._smoother(frame, out)
-        except Exception as e:  # missing module or a failure: smoothing off, frames go on
-            self.update(smooth=False)
-            self.message.emit(f"temporal smoothing unavailable: {e}")
-            return out
-
-    def _render_thumbnail(self) -> None:
-        """At most one thumbnail per call, so live frames keep flowing between them."""
-        with self._lock:
-            spec = self._thumbs.pop(0) if self._thumbs else None
-        if spec is None:
-            return
-        try:
-            style = self._load(spec)
-            if self._thumb_stylizer is None:
-                self._thumb_stylizer = Stylizer(style, StylizerOptions(device=self.settings().device))
-            else:
-                self._thumb_stylizer.set_style(style)
-            self.thumbnailReady.emit(spec, to_qimage(self._thumb_stylizer(thumbnail_base())))
-        except Exception as e:  # one bad style file must not stop the worker
-            self.styleFailed.emit(spec, str(e))
-
-    # -- outputs ----------------------------------------------------------------------------
-    def _save_snapshots(self, image: np.ndarray) -> None:
-        with self._lock:
-            paths, self._snapshots = self._snapshots, []
-        for path in paths:
-            try:
-                write_image(path, image)
-                self.snapshotSaved.emit(path)
-            except FstError as e:
-                self.message.emit(f"snapshot failed: {e}")
-
-    def _on_recording(self, on: bool, text: str, path: str | None) -> None:
-        if not on:
-            with self._lock:  # ended by the worker (source lost, disk full): don't restart it
-                if path is not None and self._settings.record == path:
-                    self._settings = replace(self._settings, record=None)
-        self.recordingChanged.emit(on, text)
-
-    def _on_vcam(self, on: bool, text: str, failed: bool) -> None:
-        if failed:
-            with self._lock:  # not retried every frame: the window unchecks its toggle
-                self._settings = replace(self._settings, virtual_cam=False)
-        self.vcamChanged.emit(on, text, failed)

@@ -37,7 +37,7 @@ def test_polish_recipe_reads_as_run():
     for name, stages in POLISH_STAGES.items():
         assert all(0 <= st.get("init", k) <= k for k, st in enumerate(stages)), name
         assert 0 < POLISH_AVERAGE.get(name, 1.0) <= 1.0
-        for k, st in enumerate(stages, 1):  # a stage may override the common options
+        for st in stages:  # a stage may override the common options
             cfg = polish_config(name, st, Path("start.safetensors"), Path("out.safetensors"))
             assert cfg.iterations == st["iterations"] and cfg.painting_weight == 1.0
             assert cfg.out_lr_scale == st.get("out_lr_scale", 0.01)

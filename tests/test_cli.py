@@ -222,9 +222,10 @@ def test_pipeline_identity_keeps_every_frame(make_clip, tmp_path):
 
 
 def test_blend_picks_full_or_fast_multi_file_and_strength_mode(tmp_path, monkeypatch):
+    from dataclasses import replace
+
     from fstvideo.cli import multi_style_for
     from fstvideo.model import FAST_CONFIG
-    from dataclasses import replace
     torch.manual_seed(0)
     monkeypatch.setenv("FSTVIDEO_STYLES", str(tmp_path))
     save_style(tmp_path / "duo.safetensors", TransformerNet(replace(TINY, n_styles=3)), "duo",
@@ -293,6 +294,30 @@ def test_default_scale_is_the_one_the_file_was_trained_for(tmp_path):
     assert [trained_scale(load_style(p)) for p in (half, full, plain)] == [0.5, 1.0, 1.0]
     base = dict(strength=1.0, strength_mode="pixels", preserve_color=False, max_size=None, stroke=1.0, device="cpu",
                 precision="fp32", compile=False, fast=False, scale=None)
-    scale = lambda p, **kw: build_stylizer(argparse.Namespace(**{**base, "style": str(p), **kw})).options.scale
+    scale = lambda p, **kw: build_stylizer(argparse.Namespace(**{**base, "style": str(p), **kw})).scale
     assert scale(half) == 0.5 and scale(plain) == 1.0
     assert scale(half, scale=0.75) == 0.75 and scale(half, max_size=64) == 1.0
+
+
+def test_convert_opens_the_input_once_and_compiles_only_where_it_pays(make_clip, tmp_path, monkeypatch):
+    # `convert --fast clip.mp4`: one open tells the kind and length (naming, compiling, workers),
+    # and the same source is decoded; a short clip runs eager, an image never compiles.
+    from fstvideo import jobs, pipeline
+    from fstvideo.jobs import FAST_COMPILE_MIN_FRAMES, ConvertRequest, compile_pays
+    from fstvideo.media import MediaInfo
+    opened = []
+    real = jobs.open_media
+    for module in (jobs, pipeline):
+        monkeypatch.setattr(module, "open_media", lambda src, *a: opened.append(str(src)) or real(src, *a))
+    src = make_clip("c.mp4")
+    assert main(["convert", str(src), "--fast", "-q", "-o", str(tmp_path / "out.mp4")]) == 0
+    assert opened == [str(src)]
+
+    def info(kind, frames):
+        return MediaInfo(path=None, kind=kind, width=8, height=8, frames=frames)
+    fast, forced, off = ConvertRequest("x", compile=None), ConvertRequest("x", compile=True), ConvertRequest("x")
+    assert not compile_pays(fast, info("video", 100)) and compile_pays(fast, info("video", FAST_COMPILE_MIN_FRAMES))
+    assert compile_pays(fast, info("gif", None))  # unknown length: assume long
+    assert compile_pays(forced, info("video", 10)) and not compile_pays(off, info("video", None))
+    assert not any(compile_pays(r, info("image", 1)) for r in (fast, forced, off))
+    assert not compile_pays(forced, None)  # an image on stdin

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_distill import SHARED, copy_photos, random_vgg
 
 from fstvideo import NetConfig, TransformerNet, save_style
 from fstvideo.cli import main
-from test_distill import SHARED, copy_photos, random_vgg
 
 
 def _styles(tmp_path: Path) -> tuple[Path, Path]:

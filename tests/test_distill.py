@@ -120,7 +120,8 @@ def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
     seen = []
     real = d.TransformerNet.forward
-    monkeypatch.setattr(d.TransformerNet, "forward", lambda self, x, *a: seen.append(tuple(x.shape)) or real(self, x, *a))
+    monkeypatch.setattr(d.TransformerNet, "forward",
+                        lambda self, x, *a: seen.append(tuple(x.shape)) or real(self, x, *a))
     student_net = NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True)
     cfg = DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / "s.safetensors"), net=student_net,
                         teacher_size=48, crop=32, batch_size=2, iterations=4, student_scale=0.5,

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import pattern, write_clip
 from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import pattern, write_clip
 from fstvideo import NetConfig, TransformerNet, save_style
 from fstvideo.media import open_media
 
@@ -249,15 +249,16 @@ def test_huge_inputs_are_refused_before_decoding(tmp_path, style, name):
 
 
 def test_tiles_put_back_exactly_and_match_one_pass():
-    from fstvideo.stylizer import Stylizer, StylizerOptions, _pad_to
     from fstvideo.frames import to_tensor
+    from fstvideo.stylizer import Stylizer, StylizerOptions, _pad_to
     from fstvideo.tiles import ThumbnailNorms, blend_weights, spans, stylize_tiled
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (150, 203, 3), dtype=np.uint8)
     assert np.array_equal(stylize_tiled(frame, lambda f: f, 48, 16, 4), frame)  # weights sum to one
     parts = spans(203, 48, 16, 4)
     assert parts[0][0] == 0 and parts[-1][1] == 203 and all(e - s <= 48 for s, e in parts)
-    assert np.allclose(sum(np.bincount(np.arange(s, e), w, 203) for (s, e), w in zip(parts, blend_weights(parts, 203))), 1)
+    weights = zip(parts, blend_weights(parts, 203))
+    assert np.allclose(sum(np.bincount(np.arange(s, e), w, 203) for (s, e), w in weights), 1)
     # With the statistics of the whole frame, tiles reproduce the one-pass result: no seams (a
     # trained net: an untrained one's border effects reach much further than its overlap)
     frame = pattern(3, 203, 150)
@@ -404,9 +405,9 @@ def test_bad_options_fail_before_any_work(tmp_path, style):
 
 
 def test_undecodable_audio_says_audio(tmp_path, style):
-    import av
     from fractions import Fraction
 
+    import av
     from conftest import pattern
     path = tmp_path / "noise.mkv"
     with av.open(str(path), "w") as out:  # H.264 video, AAC "packets" of random bytes

@@ -36,10 +36,9 @@ def test_grow_refuses_anything_but_more_channels():
 
 def test_distill_init_widens_a_smaller_student(tmp_path):
     # --init with a wider `net`: the run starts from the grown file and writes the wider architecture.
-    from tests.test_distill import copy_photos
-
     from fstvideo.model import NetConfig
     from fstvideo.train.distill import DistillConfig, distill
+    from tests.test_distill import copy_photos
     photos = copy_photos(tmp_path, 2)
     teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
     common = dict(teachers=(teacher,), data=str(photos), teacher_size=48, crop=32, batch_size=2, iterations=1)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from fstvideo.bench import measures as M
+from fstvideo.errors import OptionsError
 from fstvideo.model import NetConfig, TransformerNet
 from fstvideo.styles import load_style, processing_size, save_style
 from fstvideo.stylizer import Stylizer, StylizerOptions, stroke_scale
@@ -92,7 +93,7 @@ def test_processing_size_and_stroke(tmp_path):
     assert Stylizer(p)(frame).shape == frame.shape
     plain = load_style(save_style(tmp_path / "t.safetensors", TransformerNet(TINY), "t"))
     assert processing_size(plain) is None and stroke_scale(plain, StylizerOptions(), 480, 640) == 1.0
-    with pytest.raises(Exception):
+    with pytest.raises(OptionsError):
         StylizerOptions(stroke=-1).validate()
 
 

@@ -14,8 +14,7 @@ from conftest import GIF_DURATIONS_MS, pattern
 from PIL import Image
 
 from fstvideo.errors import MediaError
-from fstvideo.media import (GifOptions, Stamp, open_media, open_sink, probe_kind, read_image, sink_kind,
-                            write_image)
+from fstvideo.media import GifOptions, Stamp, open_media, open_sink, probe_kind, read_image, sink_kind, write_image
 
 
 def decode(path):
@@ -291,7 +290,7 @@ def test_input_is_never_modified(uneven_gif):
 def test_abort_and_exceptions_leave_no_file(tmp_path, name):
     sink = open_sink(tmp_path / name)
     sink.write(pattern(0, 16, 16), Stamp(pts=0, time_base=Fraction(1, 25)))
-    assert leftovers(tmp_path) and leftovers(tmp_path)[0].startswith(f".a.tmp-")
+    assert leftovers(tmp_path) and leftovers(tmp_path)[0].startswith(".a.tmp-")
     assert leftovers(tmp_path)[0].endswith(Path(name).suffix)  # the muxer still sees the extension
     sink.abort()
     assert list(tmp_path.iterdir()) == []

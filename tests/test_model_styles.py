@@ -41,7 +41,8 @@ def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
     x = torch.rand(2, 3, 24, 40)
     y = net(x)
     assert y.shape == x.shape
-    assert max(conv_input_widths(net, x)) <= 40 // 2 + 2  # half width (+ reflection padding); only the 1x1 skip at full size
+    # half width (+ reflection padding); only the 1x1 skip runs at full size
+    assert max(conv_input_widths(net, x)) <= 40 // 2 + 2
     p = save_style(tmp_path / "f.safetensors", net, "f", styles=["a", "b"])
     st = load_style(p)
     assert st.config == replace(FAST_CONFIG, n_styles=2)
@@ -66,7 +67,8 @@ def test_space4_net_quarter_res_convs_odd_sizes_and_old_configs():
     # Files written before these fields existed load as the space-2 net with outer_kernel stems.
     old = NetConfig.from_dict({"widths": [16, 32, 64], "blocks": 3, "outer_kernel": 3, "depthwise": True,
                                "n_styles": 1, "shuffle": True})
-    assert old.space == 2 and TransformerNet(old).multiple == 4 and TransformerNet(old).down[0].conv.kernel_size == (3, 3)
+    assert old.space == 2 and TransformerNet(old).multiple == 4
+    assert TransformerNet(old).down[0].conv.kernel_size == (3, 3)
     assert not old.skip and not old.fine
 
 

@@ -16,7 +16,7 @@ from fstvideo.bench.frontier import plot_frontier
 from fstvideo.bench.temporal import TemporalBenchOptions, ema, evaluate, flow_pairs, sweep, warping_error
 from fstvideo.errors import OptionsError
 from fstvideo.flow import FlowEstimator, consistent, flows, gray, resize_flow, warp
-from fstvideo.temporal import SmoothOptions, Smoother
+from fstvideo.temporal import Smoother, SmoothOptions
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -323,6 +323,7 @@ def test_smooth_options_are_validated():
 @pytest.fixture
 def random_style(tmp_path):
     import torch
+
     from fstvideo.model import NetConfig, TransformerNet
     from fstvideo.styles import save_style
     torch.manual_seed(0)

@@ -122,7 +122,6 @@ def test_credit_from_sources_table():
 
 
 def test_gatys_lowers_loss(data, vgg_state):
-    from fstvideo.train import losses
     from fstvideo.train.data import load_painting
     from fstvideo.train.gatys import GatysConfig, layers_for, stylize
     from fstvideo.train.vgg import VGGFeatures
@@ -131,13 +130,14 @@ def test_gatys_lowers_loss(data, vgg_state):
     photo = load_painting(data / "photos" / "sub" / "p0.png", 24)
     painting = load_painting(data / "stripes.png", 24)
     seen = []
-    out = stylize(photo, painting, GatysConfig(iterations=15), progress=lambda i, n, l: seen.append(l), vgg=vgg)
+    out = stylize(photo, painting, GatysConfig(iterations=15), progress=lambda i, n, loss: seen.append(loss), vgg=vgg)
     assert out.shape == photo.shape and float(out.min()) >= 0 and float(out.max()) <= 1
     assert min(seen[1:]) < seen[0]
 
 
 def test_cli_register_and_bad_options(data):
     import argparse
+
     from fstvideo.train import cli
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd")

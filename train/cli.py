@@ -18,7 +18,6 @@ from fstvideo.errors import OptionsError
 from fstvideo.model import FAST_CONFIG, NetConfig
 
 
-
 def register(subparsers) -> None:
     register_train(subparsers)
     register_weights(subparsers)
@@ -33,7 +32,8 @@ def register_train(subparsers) -> None:
     p.add_argument("--data", help="folder of photos (recursive, e.g. COCO train2014)")
     p.add_argument("-o", "--output", help="style file to write (default: <name>.safetensors)")
     p.add_argument("--name", default="", help="display name (default: painting file name)")
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=4,
+                   help="crops per step, all processes together (under torchrun: divisible by their number)")
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--image-size", type=int, default=192, help="training crop side, px (multiple of 4)")
     p.add_argument("--style-size", type=int, default=320, help="painting's longest side, px")
@@ -86,7 +86,8 @@ def run_train(a: argparse.Namespace) -> int:
         cfg = TrainConfig(styles=tuple(a.style), data=a.data, out=a.output or f"{name}.safetensors", name=name,
                           net=FAST_CONFIG if a.fast else NetConfig(), image_size=a.image_size,
                           style_size=a.style_size, batch_size=a.batch_size, iterations=a.iterations, lr=a.lr,
-                          content_weight=a.content_weight, style_weight=a.style_weight, style_balance=a.style_balance, tv_weight=a.tv_weight, out_lr_scale=a.out_lr_scale,
+                          content_weight=a.content_weight, style_weight=a.style_weight, style_balance=a.style_balance,
+                          tv_weight=a.tv_weight, out_lr_scale=a.out_lr_scale,
                           stability_weight=a.stability, seed=a.seed, checkpoint_every=a.checkpoint_every,
                           sample_every=a.sample_every, run_dir=a.run_dir, device=a.device,
                           precision=a.precision, vgg_weights=a.vgg_weights, photo_slot=a.photo_slot,
@@ -98,14 +99,22 @@ def run_train(a: argparse.Namespace) -> int:
             raise OptionsError(f"{resolved.run_dir} holds an earlier run: continue it with --resume {checkpoint}, "
                                f"or start over with --overwrite (or choose --run-dir/--name)")
         _refuse_existing(resolved.out, a.overwrite)
-    t = Trainer(cfg, resume=a.resume)
+    from . import distributed
     try:
-        out = t.run()
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: run() saved a last checkpoint
-        checkpoint = Path(t.config.run_dir) / "checkpoint.pt"
-        if checkpoint.exists():
-            print(f"training stopped at step {t.step}; continue with --resume {checkpoint}", file=sys.stderr)
-        raise
+        t = Trainer(cfg, resume=a.resume)
+        if t.world.writer and t.world.active:
+            print(distributed.describe(t.world, t.config.batch_size, t.device), file=sys.stderr)
+        try:
+            out = t.run()
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM: run() saved a last checkpoint
+            checkpoint = Path(t.config.run_dir) / "checkpoint.pt"
+            if checkpoint.exists() and t.world.writer:
+                print(f"training stopped at step {t.step}; continue with --resume {checkpoint}", file=sys.stderr)
+            raise
+    finally:
+        distributed.shutdown()
+    if not t.world.writer:
+        return 0
     fl = t.final_losses()
     print(f"wrote {out} ({t.step} steps, {t.elapsed / 60:.1f} min; content {fl['content']:.3g}, "
           f"style {fl['style']:.3g}, tv {fl['tv']:.3g}); samples in {t.config.run_dir}")
@@ -171,6 +180,7 @@ def save_image(t, path: str | os.PathLike) -> Path:
 
 def run_stylize(a: argparse.Namespace) -> int:
     from tqdm import tqdm
+
     from .data import load_painting
     from .gatys import GatysConfig, stylize
     if not a.optimize:
@@ -208,8 +218,14 @@ def run_distill(args: argparse.Namespace) -> int:
     if args.widths or args.fine is not None:
         net = replace(net, widths=tuple(args.widths or net.widths), fine=net.fine if args.fine is None else args.fine)
     given["net"] = net
+    from . import distributed
     _refuse_existing(args.output, args.overwrite)
-    print(f"wrote {distill(DistillConfig(**given, teachers=tuple(args.teacher), out=args.output))}")
+    try:
+        out = distill(DistillConfig(**given, teachers=tuple(args.teacher), out=args.output))
+    finally:
+        distributed.shutdown()
+    if distributed.world_from_env().writer:
+        print(f"wrote {out}")
     return 0
 
 
@@ -222,7 +238,8 @@ def register_distill(subparsers) -> None:
     p.add_argument("--name", default=None, help="display name (default <teacher>_fast)")
     p.add_argument("--teacher-size", type=int, default=384, help="longest side of photos for the teacher, px")
     p.add_argument("--crop", type=int, default=128, help="training crop side, px")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8,
+                   help="crops per step, all processes together (under torchrun: divisible by their number)")
     p.add_argument("--iterations", type=int, default=1500)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from fstvideo.errors import FstError
 from fstvideo.model import NetConfig
+from fstvideo.stylemeta import PHOTO_SLOT
 
 from .vgg import JOHNSON_CONTENT, JOHNSON_STYLE
 
-PHOTO_SLOT = "photo"  # name of the content-only slot (TrainConfig.photo_slot)
 DEFAULT_LAYERS = tuple((name, 1.0) for name in JOHNSON_STYLE)
 
 
@@ -54,7 +54,8 @@ class TrainConfig:
     sample_every: int = 200                # steps between sample PNGs (0: none)
     run_dir: str = ""                      # checkpoints/samples/curves; default runs/<name>
     device: str = "auto"                   # "auto" | "cpu" | "cuda"
-    precision: str = "auto"                # "auto" (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) | "fp32" | "bf16" | "fp16"
+    precision: str = "auto"                # "auto" (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32) |
+                                           # "fp32" | "bf16" | "fp16"
     vgg_weights: str = ""                  # explicit VGG16 weights file; default: see weights.find_vgg
     threads: int = 0                       # torch CPU threads (0: leave torch's default)
     init: str = ""                         # style file to start from (e.g. an identity-pretrained net)
@@ -74,19 +75,20 @@ class TrainConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(d: dict) -> "TrainConfig":
+    def from_dict(d: dict) -> TrainConfig:
         d = dict(d)
         d["net"] = NetConfig.from_dict(d.get("net", {}))
         d["styles"] = tuple(d["styles"])
         d["style_names"] = tuple(d.get("style_names", ()))
         d["style_layers"] = tuple((str(n), float(w)) for n, w in d.get("style_layers", DEFAULT_LAYERS))
-        d.setdefault("clamp_vgg_input", True)  # older runs clamped
-        d.setdefault("out_lr_scale", 1.0)      # older runs: one lr for every layer
-        d.setdefault("style_balance", 0.0)     # older runs: the explicit style_weight
-        d.setdefault("channels_last", False)  # older checkpoints: their Adam moments are NCHW
+        # Defaults for configs without the field (they differ from the dataclass's own):
+        d.setdefault("clamp_vgg_input", True)  # the VGG saw its input clamped to [0,1]
+        d.setdefault("out_lr_scale", 1.0)      # one lr for every layer
+        d.setdefault("style_balance", 0.0)     # the explicit style_weight applies
+        d.setdefault("channels_last", False)   # NCHW: the checkpoint's Adam moments have that layout
         return TrainConfig(**{k: v for k, v in d.items() if k in TrainConfig.__dataclass_fields__})
 
-    def resolved(self) -> "TrainConfig":
+    def resolved(self) -> TrainConfig:
         names = tuple(self.style_names or tuple(Path(s).stem for s in self.styles))
         name = self.name or names[0]
         if self.photo_slot and names[-1:] != (PHOTO_SLOT,):

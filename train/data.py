@@ -107,24 +107,28 @@ class PhotoCrops:
                 if not self.files:
                     raise DataError(f"no readable images in {self.folder}") from None
 
-    def sample(self) -> torch.Tensor:
-        """One 3xSxS crop in [0, 1]."""
+    def sample(self, keep: bool = True) -> torch.Tensor | None:
+        """One 3xSxS crop in [0, 1]; ``keep=False`` draws the same random numbers (the stream
+        goes on as if it had been made) but skips the resize and crop, and returns None."""
         im = self._photo()
         w, h = im.size
         short = self.size * self.rng.uniform(1.0, self.max_scale)
         s = short / min(w, h)
         nw, nh = max(self.size, round(w * s)), max(self.size, round(h * s))
-        im = im.resize((nw, nh), Image.BILINEAR)
         x0 = self.rng.randint(0, nw - self.size)
         y0 = self.rng.randint(0, nh - self.size)
-        im = im.crop((x0, y0, x0 + self.size, y0 + self.size))
-        if self.rng.random() < 0.5:
-            im = im.transpose(Image.FLIP_LEFT_RIGHT)
-        return to_chw(im)
+        flip = self.rng.random() < 0.5
+        if not keep:
+            return None
+        im = im.resize((nw, nh), Image.BILINEAR).crop((x0, y0, x0 + self.size, y0 + self.size))
+        return to_chw(im.transpose(Image.FLIP_LEFT_RIGHT) if flip else im)
 
-    def batch(self, n: int) -> torch.Tensor:
-        """Bx3xSxS."""
-        return torch.stack([self.sample() for _ in range(n)])
+    def batch(self, n: int, rows: slice | None = None) -> torch.Tensor:
+        """Bx3xSxS; with ``rows``, only those rows of the batch of ``n`` (the stream advances by
+        ``n`` crops: every process of a distributed run draws the same batch and keeps its rows)."""
+        keep = range(n)[rows] if rows is not None else range(n)
+        out = [self.sample(i in keep) for i in range(n)]
+        return torch.stack([x for x in out if x is not None])
 
     def state(self) -> list:
         """RNG state as JSON-able data (for checkpoints)."""

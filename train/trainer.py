@@ -11,22 +11,25 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from fstvideo.interrupt import held
 from fstvideo.model import TransformerNet
 from fstvideo.styles import save_style
+from fstvideo.stylizer import pick_device as stylizer_device
 from fstvideo.stylizer import tune_malloc
 
-from . import losses
+from . import distributed, losses
 from .config import PHOTO_SLOT, TrainConfig, TrainError, painting_credit  # noqa: F401 (re-exported)
 from .data import PhotoCrops, load_painting
 from .plots import plot_history
 from .vgg import VGGFeatures
+
 
 def _atomic_torch_save(obj, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -60,16 +63,14 @@ def _cpu_bf16() -> bool:
 
 
 def pick_device(device: str, precision: str) -> tuple[torch.device, torch.dtype | None]:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainError("--device cuda but no CUDA GPU is available")
+    """The training device (as the Stylizer picks it) and the autocast dtype (None: plain fp32)."""
+    dev = stylizer_device(device)
     if precision == "auto":  # bf16 only where the CPU has native bf16 (AVX512-BF16/AMX): else ~7x slower
-        precision = "fp16" if device == "cuda" else "bf16" if _cpu_bf16() else "fp32"
+        precision = "fp16" if dev.type == "cuda" else "bf16" if _cpu_bf16() else "fp32"
     amp = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, "bad")
     if amp == "bad":
         raise TrainError(f"unknown precision '{precision}'")
-    return torch.device(device), amp
+    return dev, amp
 
 
 class Trainer:
@@ -98,6 +99,9 @@ class Trainer:
             torch.set_num_threads(c.threads)
         torch.set_flush_denormal(True)  # denormals slow Adam's small CPU ops up to 2x
         self.device, self.amp = pick_device(c.device, c.precision)
+        # Under torchrun: this process's rows of each global batch (checked before joining the group)
+        self.rows = distributed.local_rows(c.batch_size, distributed.world_from_env())
+        self.world, self.device = distributed.init(self.device)
         if self.device.type == "cpu":
             tune_malloc()  # no page faults per op (fstvideo.stylizer.tune_malloc)
         torch.manual_seed(c.seed)
@@ -112,7 +116,7 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
         params = list(self.net.parameters())
-        if c.out_lr_scale != 1.0:  # one group otherwise: older checkpoints' Adam state still loads
+        if c.out_lr_scale != 1.0:  # else one group, as in checkpoints saved without the field
             out_ids = {id(p) for p in self.net.out.parameters()}
             params = [{"params": [p for p in params if id(p) not in out_ids]},
                       {"params": list(self.net.out.parameters()), "lr": c.lr * c.out_lr_scale}]
@@ -136,6 +140,7 @@ class Trainer:
         self.style_w = self._style_weights()
         self.gen = torch.Generator(device="cpu").manual_seed(c.seed + 1)  # style choice + noise
         self.step, self.history, self.elapsed = 0, [], 0.0
+        self._started: tuple = (-1, None, None)  # step count, crop and style streams as the current step began
         self.scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
         if ck is not None:
             self.net.load_state_dict(ck["net"])
@@ -146,6 +151,7 @@ class Trainer:
             self.gen.set_state(ck["gen_rng"])
             torch.set_rng_state(ck["torch_rng"])
         self.fixed = self._fixed_samples()
+        self.model = distributed.wrap(self.net, self.world, self.device)  # self.net unwrapped: saved, sampled
 
     @torch.no_grad()
     def _style_weights(self) -> torch.Tensor:
@@ -175,13 +181,15 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         c = self.config
-        x = self.data.batch(c.batch_size).to(self.device)
+        self._started = (self.step, self.data.state(), self.gen.get_state())  # see run()'s except
+        # Every process draws the whole global batch (crops, styles, noise) and keeps its rows.
+        x = self.data.batch(c.batch_size, self.rows).to(self.device)
         if c.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        idx = torch.randint(0, c.net.n_styles, (c.batch_size,), generator=self.gen)
+        idx = torch.randint(0, c.net.n_styles, (c.batch_size,), generator=self.gen)[self.rows]
         mix = F.one_hot(idx, c.net.n_styles).float().to(self.device)
         with self._autocast():
-            y = self.net(x, mix)
+            y = self.model(x, mix)
             fy = self.vgg(y.clamp(0, 1) if c.clamp_vgg_input else y)
             with torch.no_grad():
                 fx = self.vgg(x, stop=c.content_layer)
@@ -200,23 +208,25 @@ class Trainer:
             total = total + c.lattice_weight * losses.lattice(y)
         stab = torch.zeros(())
         if c.stability_weight > 0:
+            noise = torch.randn((c.batch_size, *x.shape[1:]), generator=self.gen)[self.rows] * c.stability_sigma
             with self._autocast():
-                stab = losses.stability_loss(self.net, x, y, c.stability_sigma, mix, self.gen)
+                stab = losses.stability_loss(self.model, x, y, mix=mix, noise=noise.to(self.device))
             total = total + c.stability_weight * stab
         self.opt.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(total).backward()
-            self.scaler.step(self.opt)
-            self.scaler.update()
-        else:
-            total.backward()
-            self.opt.step()
-        self.step += 1
-        content, style, tv, stab = content.detach(), style.detach(), tv.detach(), stab.detach()
-        out = {"content": c.content_weight * float(content), "style": float(style),
-               "tv": c.tv_weight * float(tv), "stability": c.stability_weight * float(stab),
-               "total": float(total.detach())}
-        self.history.append([self.step, out["content"], out["style"], out["tv"], out["stability"], out["total"]])
+        (total if self.scaler is None else self.scaler.scale(total)).backward()
+        # The global batch's losses: the mean of the processes' (equal-sized) row means; before
+        # the update, so a process that fails here leaves weights and step count consistent
+        content, style, tv, stab, total = distributed.mean_over_ranks([content, style, tv, stab, total], self.world)
+        out = {"content": c.content_weight * content, "style": style, "tv": c.tv_weight * tv,
+               "stability": c.stability_weight * stab, "total": total}
+        with held():  # a Ctrl-C/SIGTERM waits: weights, step count and history change together
+            if self.scaler is not None:
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                self.opt.step()
+            self.step += 1
+            self.history.append([self.step, out["content"], out["style"], out["tv"], out["stability"], out["total"]])
         return out
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
@@ -263,7 +273,7 @@ class Trainer:
         c = self.config
         training = {"config": c.to_dict(), "steps": self.step, "final_losses": self.final_losses(),
                     "style_weights": [round(float(w), 3) for w in self.style_w],
-                    "minutes": round(self.elapsed / 60, 2), "device": str(self.device),
+                    "minutes": round(self.elapsed / 60, 2), "device": str(self.device), "processes": self.world.size,
                     "precision": str(self.amp or "fp32").replace("torch.", "")}
         credit = [painting_credit(s) for s in c.styles]
         return save_style(path or c.out, self.net, c.name, styles=list(c.style_names),
@@ -272,8 +282,8 @@ class Trainer:
     def run(self, progress: Callable[[int, int, dict], None] | None = None, bar: bool = True) -> Path:
         """Train to ``config.iterations``; write checkpoints, samples, loss curve, style file."""
         from tqdm import tqdm
-        c = self.config
-        pbar = tqdm(total=c.iterations, initial=self.step, desc=c.name, disable=not bar,
+        c, writer = self.config, self.world.writer  # one process writes files and shows progress
+        pbar = tqdm(total=c.iterations, initial=self.step, desc=c.name, disable=not (bar and writer),
                     mininterval=2.0, dynamic_ncols=True)
         t0 = time.perf_counter()
         base, first = self.elapsed, self.step
@@ -284,23 +294,29 @@ class Trainer:
                 pbar.update(1)
                 pbar.set_postfix(c=f"{out['content']:.3g}", s=f"{out['style']:.3g}", tv=f"{out['tv']:.3g}",
                                  refresh=False)
-                if progress is not None:
+                if progress is not None and writer:
                     progress(self.step, c.iterations, out)
-                if c.sample_every and self.step % c.sample_every == 0:
+                if writer and c.sample_every and self.step % c.sample_every == 0:
                     self.save_sample()
-                if c.checkpoint_every and self.step % c.checkpoint_every == 0:
+                if writer and c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self.save_checkpoint()
-                if c.max_minutes and self.elapsed >= 60 * c.max_minutes:
+                if c.max_minutes and distributed.any_rank(self.elapsed >= 60 * c.max_minutes, self.world):
                     break
         except BaseException:  # Ctrl-C, SIGTERM, a failure: the steps done so far are kept
             pbar.close()
-            if self.step > first:
+            step, data_rng, gen_rng = self._started
+            if step == self.step:  # stopped inside a step: its random draws are made again on resume
+                self.data.set_state(data_rng)
+                self.gen.set_state(gen_rng)
+            if writer and self.step > first:
                 try:
                     self.save_checkpoint()
                 except Exception:  # e.g. the disk that failed: the original error matters more
                     pass
             raise
         pbar.close()
+        if not writer:
+            return Path(c.out)
         self.save_checkpoint()
         self.save_sample()
         self.save_loss_curve()

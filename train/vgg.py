@@ -50,7 +50,7 @@ class VGGFeatures(nn.Module):
         self.pool_after = set()  # names after which a 2x2 max-pool follows (end of a block)
         self.convs = nn.ModuleList()
         prev = 3
-        for name, idx in names[: last + 1]:
+        for _, idx in names[: last + 1]:
             w, b = state[f"features.{idx}.weight"], state[f"features.{idx}.bias"]
             conv = nn.Conv2d(prev, w.shape[0], 3, padding=1)
             conv.weight.data.copy_(w)

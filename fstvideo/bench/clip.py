@@ -39,11 +39,11 @@ class ClipBenchOptions:
 def run(opts: ClipBenchOptions, log=print) -> dict:
     from ..media import REALTIME_PRESET, VideoOptions, open_media
     from ..pipeline import ConvertOptions, convert, default_workers
-    from ..styles import DEFAULT_STYLE, load_style, resolve_fast, trained_scale
-    from ..stylizer import Stylizer, StylizerOptions
+    from ..styles import DEFAULT_STYLE, load_style, resolve_fast
+    from ..stylizer import Stylizer
     spec = opts.style or DEFAULT_STYLE
     style = load_style(resolve_fast(spec) if opts.fast else spec)
-    stylizer = Stylizer(style, StylizerOptions(scale=trained_scale(style)))
+    stylizer = Stylizer(style)
     with open_media(opts.clip) as src:
         info = src.info
         frames = []

@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from fstvideo.bench.quality import at_scale, painting_of, slot_style_weight
+from fstvideo.bench.quality import at_scale
 from fstvideo.bench.report import save_atomic, save_table
 from fstvideo.errors import OptionsError
+from fstvideo.stylemeta import PHOTO_SLOT, painting_of, slot_style_weight, trained_scale, training_config
+
 
 def photo_paths(items: list[str]) -> list[Path]:
     """Files as given and the photos inside folders (``train.data.find_images``: recursive, sorted);
@@ -46,7 +49,6 @@ def reference_of(style) -> str:
 def _net(style, slot: str):
     net = style.build("cpu")
     net.set_mix(torch.nn.functional.one_hot(torch.tensor(style.styles.index(slot)), len(style.styles)).float())
-    from fstvideo.styles import trained_scale
     return at_scale(net, trained_scale(style)), net.multiple
 
 
@@ -56,7 +58,7 @@ def compare(candidate, reference, slot: str, photos: list[Path], size: int, vgg_
     from fstvideo.train import losses
     from fstvideo.train.data import load_painting
     from fstvideo.train.vgg import VGGFeatures
-    cfg = (reference.meta.get("training") or {}).get("config") or {}
+    cfg = training_config(reference)
     cw, sw = float(cfg.get("content_weight", 1.0)), slot_style_weight(reference, slot)
     layers = dict(cfg.get("style_layers") or [(n, 1.0) for n in ("relu1_2", "relu2_2", "relu3_3", "relu4_3")])
     content_layer = cfg.get("content_layer", "relu2_2")
@@ -71,7 +73,8 @@ def compare(candidate, reference, slot: str, photos: list[Path], size: int, vgg_
             photo = load_painting(path, size)
             photo = photo[:, :, : photo.shape[2] // m * m, : photo.shape[3] // m * m]
             target = vgg(photo)[content_layer]
-            row, outs = {"photo": path.name}, [photo]
+            row: dict[str, Any] = {"photo": path.name}
+            outs = [photo]
             for key, (net, _) in nets.items():
                 y = net(photo).clamp(0, 1)
                 f = vgg(y)
@@ -94,7 +97,7 @@ def sheet(images: list[list[np.ndarray]], height: int = 256) -> np.ndarray:
     rows = []
     for trio in images:
         tiles = [np.asarray(Image.fromarray(t).resize((round(t.shape[1] * height / t.shape[0]), height),
-                                                      Image.LANCZOS)) for t in trio]
+                                                      Image.Resampling.LANCZOS)) for t in trio]
         rows.append(np.concatenate(tiles, axis=1))
     width = max(r.shape[1] for r in rows)
     return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
@@ -123,7 +126,7 @@ def run_compare(a: argparse.Namespace) -> int:
     candidate = load_style(a.style)
     reference = load_style(a.reference or reference_of(candidate))
     slot = a.slot or reference.styles[0]
-    if slot == "photo" or slot not in reference.styles or slot not in candidate.styles:
+    if slot == PHOTO_SLOT or slot not in reference.styles or slot not in candidate.styles:
         raise OptionsError(f"slot '{slot}' must be a style of both {candidate.name} "
                            f"({', '.join(candidate.styles)}) and {reference.name} ({', '.join(reference.styles)})")
     result = compare(candidate, reference, slot, photo_paths(a.photos), a.size, a.vgg_weights)
@@ -134,7 +137,8 @@ def run_compare(a: argparse.Namespace) -> int:
     save_table(save, text)
     if a.sheet:
         from PIL import Image
-        save_atomic(Path(a.sheet), lambda p: Image.fromarray(sheet(images)).save(p, quality=90))  # format from the suffix
+        # the image format follows the suffix
+        save_atomic(Path(a.sheet), lambda p: Image.fromarray(sheet(images)).save(p, quality=90))
     return 0
 
 
@@ -146,7 +150,8 @@ def register(bench_subparsers) -> None:
     p.add_argument("--slot", help="which style of the files (default: the reference's first)")
     p.add_argument("--size", type=int, default=384, help="photos' longest side, px")
     p.add_argument("--sheet", help="also write photo | reference | candidate rows to this JPEG")
-    p.add_argument("--vgg-weights", default=None, metavar="PATH", help="VGG16 weights file (default: found as for training)")
+    p.add_argument("--vgg-weights", default=None, metavar="PATH",
+                   help="VGG16 weights file (default: found as for training)")
     p.add_argument("--save", help="table file (default runs/bench/compare-<style>.txt)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_compare)

@@ -82,7 +82,8 @@ def warping_error(outputs: list[np.ndarray], pairs: list[tuple[np.ndarray, np.nd
 
 def ema(stylized: list[np.ndarray], weight: float) -> list[np.ndarray]:
     """Exponential blending with the previous output: ``out = w * out_prev + (1 - w) * stylized``."""
-    out, state = [], None
+    out: list[np.ndarray] = []
+    state: np.ndarray | None = None  # float32 HxWx3, the blended output so far
     for s in stylized:
         state = s.astype(np.float32) if state is None else weight * state + (1 - weight) * s
         out.append(np.clip(state + 0.5, 0, 255).astype(np.uint8))

@@ -12,15 +12,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fstvideo.frames import luma
+
 LATTICE_PERIODS = (2, 4, 8)  # px: the strides of the nets' down/upsampling stages
 TEXTURE_LAYERS = ("relu2_2", "relu3_3", "relu4_3")  # relu1_2 is mostly colour and edges
-_LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
 def grey(img: torch.Tensor) -> torch.Tensor:
     """``Bx3xHxW`` -> ``Bx3xHxW`` luma replicated to three channels (what VGG expects)."""
-    w = torch.tensor(_LUMA, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
-    return (img * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    return luma(img).expand(-1, 3, -1, -1)
 
 
 def _shift_diff(h: torch.Tensor, p: int) -> torch.Tensor:

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from fstvideo.bench.report import save_table
-from fstvideo.errors import OptionsError, StyleError
+from fstvideo.errors import OptionsError
+from fstvideo.stylemeta import PHOTO_SLOT, painting_of, slot_style_weight, training_config
 
 
 def register(bench_subparsers) -> None:
@@ -40,33 +41,6 @@ def register(bench_subparsers) -> None:
     p.add_argument("--save", help="table file (default runs/bench/quality-<style>.txt)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run_quality)
-
-
-def painting_of(style, slot: str | None = None) -> str:
-    """The training painting of ``slot``: the path whose file stem is the slot's name, else the
-    first existing one (single-style files)."""
-    cfg = (style.meta.get("training") or {}).get("config") or {}
-    slot = slot or style.styles[0]
-    listed = list(cfg.get("styles") or [])
-    names = list(cfg.get("style_names") or [])
-    paths = [p for p in listed if Path(p).is_file()]
-    named = [p for p in paths if Path(p).stem == slot]
-    if not named and slot in names and names.index(slot) < len(listed) and Path(listed[names.index(slot)]).is_file():
-        named = [listed[names.index(slot)]]
-    if named or paths:
-        return (named or paths)[0]
-    raise StyleError(f"style '{style.name}' does not name an existing painting; pass --painting PATH")
-
-
-def slot_style_weight(style, slot: str) -> float:
-    """The style weight that slot was trained with: per-painting ``style_weights`` (style_balance
-    runs, indexed like the training config's style_names) else the config's ``style_weight``."""
-    tr = style.meta.get("training") or {}
-    cfg = tr.get("config") or {}
-    names, weights = list(cfg.get("style_names") or []), tr.get("style_weights")
-    if weights and slot in names and names.index(slot) < len(weights):
-        return float(weights[names.index(slot)])
-    return float(cfg.get("style_weight", 5e3))
 
 
 def at_scale(net, scale: float):
@@ -121,7 +95,7 @@ def _reference(folder: Path, stem: str, slot: str, size: tuple[int, int]):
     for name in (f"{stem}-{slot}.png", f"{stem}.png", f"{stem}-{slot}.jpg", f"{stem}.jpg"):
         if (folder / name).is_file():
             with Image.open(folder / name) as im:
-                return _tensor(im.convert("RGB").resize(size, Image.LANCZOS))
+                return _tensor(im.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     return None
 
 
@@ -135,9 +109,9 @@ def run_quality(a: argparse.Namespace) -> int:
         raise OptionsError("--size and --painting-size must be >= 16 and --iterations >= 0")
     style = load_style(a.style)
     slot = a.slot or style.styles[0]
-    if slot not in style.styles or slot == "photo":
+    if slot not in style.styles or slot == PHOTO_SLOT:
         raise OptionsError(f"unknown or content-only slot '{slot}' (styles: "
-                           f"{', '.join(s for s in style.styles if s != 'photo')})")
+                           f"{', '.join(s for s in style.styles if s != PHOTO_SLOT)})")
     painting = load_painting(a.painting or painting_of(style, slot), a.painting_size)
     options = StylizerOptions(device="cpu", blend=((slot, 1.0),) if len(style.styles) > 1 else ())
     if a.stroke is not None:
@@ -163,12 +137,13 @@ def run_quality(a: argparse.Namespace) -> int:
             row["reference"] = scorer(ref, x)
         if a.iterations:
             from fstvideo.train.gatys import GatysConfig, stylize
-            training = dict((style.meta.get("training") or {}).get("config") or {})
+            tv_weight = float(training_config(style).get("tv_weight", 1.0))
             g = stylize(x, painting, GatysConfig(iterations=a.iterations, style_weight=slot_style_weight(style, slot),
-                                                 tv_weight=float(training.get("tv_weight", 1.0))))
+                                                 tv_weight=tv_weight))
             row["gatys"] = scorer(g, x)
         rows.append(row)
-    text = json.dumps({"style": style.name, "slot": slot, "rows": rows}, indent=1) if a.json else _table(style.name, slot, rows)
+    result = {"style": style.name, "slot": slot, "rows": rows}
+    text = json.dumps(result, indent=1) if a.json else _table(style.name, slot, rows)
     print(text)
     tag = style.name if slot == style.styles[0] else f"{style.name}-{slot}"
     save_table(Path(a.save or Path("runs") / "bench" / f"quality-{tag}.txt"), text)
@@ -179,7 +154,8 @@ def _table(name: str, slot: str, rows: list[dict]) -> str:
     lines = [f"quality: {name} [{slot}]; lower is better. style/photo: VGG16 Gram loss to the painting relative to "
              "the photo's own; texture: the same on grey images (relu2_2-4_3); content: relu2_2 MSE to the photo; "
              "lattice: grid locked to 2/4/8 px (>= 0.03 visible); blob: colour change over flat areas, levels",
-             f"{'photo':14s} {'image':11s} {'style/photo':>11s} {'texture':>9s} {'content':>8s} {'lattice':>8s} {'blob':>6s}"]
+             f"{'photo':14s} {'image':11s} {'style/photo':>11s} {'texture':>9s} {'content':>8s} {'lattice':>8s} "
+             f"{'blob':>6s}"]
     for r in rows:
         for who in ("unstylized", "ours", "reference", "gatys"):
             if who in r:

@@ -37,6 +37,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class SpeedOptions:
     repeats: int = 5                               # at least this many timed model-only calls per row (median)
     seconds: float = 3.0                           # and calls until this much time is covered, s; the
                                                    # end-to-end clip is this long at the model-only rate: on a
-                                                   # shared VM a few calls can land in a slow second
+                                                   # shared CPU a few calls can land in a slow second
     frames: int = 24                               # at least this many frames in the end-to-end clip
     threads: int = 0                               # torch threads; 0 = torch's default (all cores)
 
@@ -85,6 +86,7 @@ def _style_for(model: str) -> str:
 
 def _load(spec: str):
     import torch
+
     from ..model import FAST_CONFIG, NetConfig, TransformerNet
     from ..styles import Style, load_style
     if spec.startswith("random:"):  # no trained file yet: same architecture, random weights
@@ -99,11 +101,13 @@ def _make_clip(path: Path, width: int, height: int, frames: int) -> Path:
     """A pan over a real picture (the bundled demo clip's first frame, else a smooth gradient) as
     H.264. Real content matters: the encoder's cost depends on it (a clip of random noise makes
     x264 the bottleneck of every end-to-end row)."""
+    from fractions import Fraction
+
     import cv2
+
     from ..errors import FstError
     from ..media import MediaInfo, Stamp, open_media, open_sink
     from ..styles import bundled_dir
-    from fractions import Fraction
     H, W = height + frames * 2, width + frames * 4
     try:
         with open_media(bundled_dir() / "demo.mp4") as src:
@@ -143,9 +147,9 @@ def e2e_frame_count(frames: int, seconds: float, per_call: float) -> int:
 def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, clip: Path) -> dict:
     """Measure one row in this process (called in a subprocess by :func:`run`)."""
     import torch
+
     from ..media import REALTIME_PRESET, VideoOptions, open_media
     from ..pipeline import ConvertOptions, convert, default_workers
-    from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -154,7 +158,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
                                     "compiled-bf16": "bf16", "cuda-fp16": "fp16"}[mode],
                          compile=mode.startswith("compiled"))
     style = _load(_style_for(model))
-    stylizer = Stylizer(style, replace(so, scale=0.5 if model == "fast-half" else trained_scale(style)))
+    stylizer = Stylizer(style, replace(so, scale=0.5 if model == "fast-half" else None))
     frame = np.random.default_rng(1).integers(0, 256, (height, width, 3), dtype=np.uint8)
     sync = torch.cuda.synchronize if mode == "cuda-fp16" else (lambda: None)
     t = time.perf_counter()
@@ -187,7 +191,7 @@ def run_row(model: str, mode: str, width: int, height: int, opts: SpeedOptions, 
     diff_max, diff_mean = difference(stylizer, style, real)
     return {"model": model, "style": stylizer.style.name, "mode": mode, "width": width, "height": height,
             "fps_model": 1 / per_call, "fps_e2e": result.fps, "fps_live": live,
-            "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.options.scale,
+            "first_call_s": first, "peak_mem_mb": peak, "e2e_workers": workers, "scale": stylizer.scale,
             "params": sum(p.numel() for p in stylizer.net.parameters()), "diff_max": diff_max, "diff_mean": diff_mean,
             "model_calls": len(times), "e2e_frames": result.frames, "e2e_preset": video.preset,
             "e2e_ratio": result.fps * per_call}
@@ -209,8 +213,8 @@ def run_accuracy(opts: SpeedOptions, log=print) -> list[dict]:
     """Eager bf16 (CPU; emulated where the CPU has no native bf16: slow, so one frame at the
     smallest size) and fp16 (CUDA) against eager fp32, per model, on a real frame."""
     import torch
+
     from ..media import open_media
-    from ..styles import trained_scale
     from ..stylizer import Stylizer, StylizerOptions
     w, h = min(opts.sizes, key=lambda s: s[0] * s[1])
     out = []
@@ -220,7 +224,7 @@ def run_accuracy(opts: SpeedOptions, log=print) -> list[dict]:
             frame = next(iter(src))[0]
     for model in opts.models:
         style = _load(_style_for(model))
-        scale = 0.5 if model == "fast-half" else trained_scale(style)
+        scale = 0.5 if model == "fast-half" else None  # None: the scale the file was trained for
         for device, precision in (("cpu", "bf16"),) + ((("cuda", "fp16"),) if torch.cuda.is_available() else ()):
             st = Stylizer(style, StylizerOptions(device=device, precision=precision, scale=scale))
             dmax, dmean = difference(st, style, frame)
@@ -280,9 +284,14 @@ def accuracy_table(acc: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _size(text: str) -> tuple[int, int]:
+    w, h = text.lower().split("x")
+    return int(w), int(h)
+
+
 def _handler(args) -> int:
     import torch
-    sizes = tuple(tuple(int(v) for v in s.lower().split("x")) for s in args.sizes.split(","))
+    sizes = tuple(_size(s) for s in args.sizes.split(","))
     opts = SpeedOptions(models=tuple(args.models.split(",")), modes=tuple(args.modes.split(",")),
                         sizes=sizes, repeats=args.repeats, seconds=args.seconds, frames=args.frames,
                         threads=args.threads)
@@ -318,7 +327,8 @@ def register(bench_subparsers) -> None:
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--row":
-    model, mode, w, h, o, clip = json.loads(sys.argv[2])
-    o["sizes"] = tuple(tuple(s) for s in o["sizes"])
-    o = SpeedOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in o.items()})
-    print(json.dumps(run_row(model, mode, w, h, o, Path(clip))))
+    model, mode, w, h, fields, clip = json.loads(sys.argv[2])
+    fields["sizes"] = tuple(tuple(s) for s in fields["sizes"])
+    given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    row_opts = SpeedOptions(**given)
+    print(json.dumps(run_row(model, mode, w, h, row_opts, Path(clip))))

@@ -21,17 +21,18 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .flicker import MOVING_PX, ema, flow_pairs, mean_abs_diff, moving, trail, warping_error
-from .report import save_table
-
 from ..errors import FstError, MediaError, OptionsError
 from ..flow import fit_size, resize
 from ..temporal import SmoothOptions
+from .flicker import MOVING_PX, ema, flow_pairs, mean_abs_diff, moving, trail, warping_error
+from .report import save_table
+
 
 @dataclass(frozen=True)
 class TemporalBenchOptions:
@@ -50,7 +51,7 @@ class TemporalBenchOptions:
     device: str = "auto"                # device of the stylizer: auto, cpu, cuda
     save: str = ""                      # table file; "" = runs/bench/temporal-<clip>.txt (+ .json, .png)
 
-    def validate(self) -> "TemporalBenchOptions":
+    def validate(self) -> TemporalBenchOptions:
         if self.size < 16:
             raise OptionsError(f"--size must be at least 16 px, got {self.size}")
         if self.max_frames < 2:
@@ -106,6 +107,7 @@ class StyleMeter:
             return
         try:
             import torch
+
             from fstvideo.train.data import load_painting
             from fstvideo.train.losses import gram
             from fstvideo.train.vgg import JOHNSON_STYLE, VGGFeatures
@@ -126,6 +128,7 @@ class StyleMeter:
         if self.vgg is None:
             return None
         import torch
+
         from fstvideo.frames import to_tensor
         from fstvideo.train.losses import style_loss
         with torch.inference_mode():
@@ -137,19 +140,19 @@ class StyleMeter:
 def read_clip(path: str | os.PathLike, size: int | None, max_frames: int | None) -> list[np.ndarray]:
     """Decoded frames, longest side resized to ``size`` (never enlarged)."""
     from ..media import open_media
-    frames = []
+    frames: list[np.ndarray] = []
     with open_media(path) as source:
         for frame, _ in source:
             if max_frames and len(frames) >= max_frames:
                 break
-            frames.append(resize(frame, fit_size(*frame.shape[:2], size)) if size else frame)
+            frames.append(resize(frame, fit_size(frame.shape[0], frame.shape[1], size)) if size else frame)
     if len(frames) < 2:
         raise MediaError(f"{path}: a temporal benchmark needs at least 2 frames, got {len(frames)}")
     return frames
 
 
 def sweep(ema_weights=TemporalBenchOptions.ema, smooth_strengths=TemporalBenchOptions.smooth,
-          smooth: SmoothOptions = SmoothOptions()) -> list[tuple[str, float, object]]:
+          smooth: SmoothOptions = SmoothOptions()) -> list[tuple[str, float, Callable]]:
     """(method, strength, make(frames, stylized) -> outputs) for per-frame, each EMA weight and
     each Smoother strength (``smooth`` with its strength replaced; its own strength is added)."""
     from ..temporal import Smoother
@@ -159,7 +162,9 @@ def sweep(ema_weights=TemporalBenchOptions.ema, smooth_strengths=TemporalBenchOp
             s = Smoother(replace(smooth, strength=strength))
             return [s(f, y) for f, y in zip(frames, stylized)]
         return make
-    rows = [("per-frame", 0.0, lambda frames, stylized: stylized)]
+    def per_frame(frames, stylized):
+        return stylized
+    rows: list[tuple[str, float, Callable]] = [("per-frame", 0.0, per_frame)]
     rows += [("ema", float(w), lambda frames, stylized, w=w: ema(stylized, w)) for w in ema_weights]
     strengths = sorted({float(s) for s in smooth_strengths} | {float(smooth.strength)})
     rows += [("smoother", s, smoothed(s)) for s in strengths]
@@ -167,7 +172,7 @@ def sweep(ema_weights=TemporalBenchOptions.ema, smooth_strengths=TemporalBenchOp
 
 
 def evaluate(frames: list[np.ndarray], stylized: list[np.ndarray], methods=None,
-             meter: "StyleMeter | None" = None, style_frames: int = 12, preset: str = "medium",
+             meter: StyleMeter | None = None, style_frames: int = 12, preset: str = "medium",
              moving_px: float = MOVING_PX, default_strength: float = SmoothOptions.strength) -> dict:
     """One row per (method, strength) of ``methods`` (default: :func:`sweep`'s) on an already
     stylized clip; rows keep ``methods``' order, per-frame first."""
