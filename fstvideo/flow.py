@@ -3,11 +3,12 @@
 Flow method: OpenCV's DIS optical flow (Kroeger et al. 2016, "Fast Optical Flow using Dense
 Inverse Search"), ``cv2.DISOpticalFlow_create(preset)`` with OpenCV's preset settings:
 
-- ``"ultrafast"``: patch 8, stride 6, no variational refinement (~0.4 ms at 160x120 here);
-- ``"fast"``: patch 8, stride 4, 5 variational refinement iterations (~1.5 ms at 200x150,
-  ~3 ms at 240x180 on this 2-core CPU) -- the runtime smoother's default;
-- ``"medium"``: patch 12, stride 3, 5 refinement iterations, more gradient-descent steps
-  (~30 ms at 360x270) -- the benchmark's default.
+- ``"ultrafast"``: patch 8, stride 4, finest scale a quarter of the input size, 12 descent
+  steps, no variational refinement (~0.2 ms at 160x120 on the 2-core development CPU);
+- ``"fast"``: as ultrafast with 16 descent steps and 5 refinement iterations (~1.3 ms at
+  213x160);
+- ``"medium"``: stride 3, finest scale half the input size, 25 descent steps, 5 refinement
+  iterations (~5.5 ms at 213x160) -- the runtime smoother's and the benchmark's default.
 
 Flows are computed on 8-bit grey images (BT.601 luma) and returned as ``HxWx2`` float32
 ``(dx, dy)`` pixel displacements. Convention: ``flow = estimate(a, b)`` maps each pixel of

@@ -1,5 +1,5 @@
 """Runtime temporal smoothing: a stage that removes the frame-to-frame flicker of a per-frame
-stylizer without ghosting moving objects.
+stylizer without ghosting moving objects or washing out its strokes.
 
 For each frame, the previous *output* is warped onto the current frame by the optical flow of
 the *input* frames (backward flow t -> t-1, :mod:`fstvideo.flow`) and blended with the current
@@ -14,23 +14,26 @@ stylized frame, ``out = a * warped_prev_out + (1 - a) * stylized``, with a per-p
   the flow fails (fewer than ``min_reliable`` of the pixels pass the test): the state resets
   and the output is the stylized frame itself.
 
-The output keeps its place where the camera does: when the median flow is under ``still_px``,
-flows under it are zeroed, so a still background is copied rather than resampled. Bilinear
-resampling by the sub-pixel noise of the flow blurs the previous output a little every frame,
-and the style loss reads blur as lost style (half a pixel of bilinear shift costs
-starry_night_fast 1.8x its VGG16 style loss). On a still-camera clip (bigbuckbunny frames 85-124
-at 384x216, strength 0.8) this takes the style loss from 1.24x to 1.12x per-frame at about the
-same E_warp (0.23x, 0.27x).
+Still camera (median flow under ``still_px``): flows under ``still_px`` are zeroed, so a still
+background is copied, not resampled, and the plain blend above is the output. The stylized
+strokes there are the same from frame to frame, so blending keeps them and removes only the
+flicker (bigbuckbunny frames 85-124 at 384x216: E_warp 0.3x per-frame at 1.1x its VGG16 style
+loss).
 
-This is the runtime half of the temporal-consistency literature (Ruder et al. 2016 use the same
-warp and mask as a loss; Lai et al. 2018 learn the blend) made explicit and cheap: flow is
-computed at ``flow_size`` px (DIS "medium", 213x160 for a 640x480 frame) and upsampled. At
-640x480 on the 2-core development CPU one call costs ~25 ms of CPU, ~40% of the fast net's
-~65 ms, half of it the two flows (~11 ms with ``preset="fast", flow_size=160``, whose noisier
-flow costs both E_warp and style: 0.45x at 1.17x where the default reaches 0.31x at 1.09x).
-Unlike an exponential moving average of outputs (the usual ``--smooth``), a stable region stays
-stable even while the camera moves, and moving regions neither smear nor ghost. Measured, as a
-curve over strengths against EMA's, with ``fstvideo bench temporal``.
+Moving camera: a fast net repaints its pixel-scale strokes in every frame and bilinear
+resampling blurs the warped ones, so a plain blend averages two unrelated textures and the
+strokes fade (style loss 1.6x at E_warp 0.3x on a pan). Two corrections from
+:mod:`fstvideo.texture` keep them: the warped output is sharpened by the amount bilinear
+resampling blurred it (:func:`~fstvideo.texture.unblur`), and the blend's high band is scaled
+back to the stylized frame's local contrast (:func:`~fstvideo.texture.restore_contrast`, the
+variance-preserving blend of Heitz and Neyret 2018). Both run inside the recursion: the state
+keeps its strokes, and the contrast match pins its energy to the stylized frame's, so the
+sharpening can never build up.
+
+Flow is computed at ``flow_size`` px (DIS "medium", 213x160 for a 640x480 frame) and
+upsampled. Unlike an exponential moving average of outputs (the usual ``--smooth``), a stable
+region stays stable while the camera moves, and moving regions neither smear nor ghost.
+Measured, as a curve over strengths against EMA's, with ``fstvideo bench temporal``.
 """
 from __future__ import annotations
 
@@ -42,19 +45,23 @@ import numpy as np
 from .errors import OptionsError
 from .flow import PRESETS, FlowEstimator, consistent, gray, pixel_grid, shrink, thumb_change, thumbnail, warp
 from .frames import check_frame
+from .texture import restore_contrast, unblur
 
 _MEAN_RGB = np.full((1, 3), 1.0 / (3 * 255), np.float32)  # 3 channels uint8 -> their mean in [0,1]
 
 
 @dataclass(frozen=True)
 class SmoothOptions:
-    strength: float = 0.7        # weight of the warped previous output where confidence is 1: 0 = off
-                                 # (per-frame output), 0.7 ~ 3 frames of memory, 1 = freeze stable
-                                 # regions; 0.7: E_warp ~0.3x per-frame at <= 1.09x its style loss
-                                 # on a still camera (starry_night_fast, bench temporal)
+    strength: float = 0.9        # weight of the warped previous output where confidence is 1: 0 = off
+                                 # (per-frame output), 0.9 ~ 10 frames of memory, 1 = freeze stable
+                                 # regions; see the README's table for E_warp and style loss
+    still_scale: float = 0.78    # still camera: the weight is strength x this. There the strokes are
+                                 # copied, not repainted, and no contrast is restored, so a lower
+                                 # weight removes the flicker at less style loss (0.7: E_warp 0.32x
+                                 # at 1.09x style loss on bigbuckbunny 85-124; 0.9: 0.26x at 1.17x)
     flow_size: int = 224         # px, longest side at which flow is computed (then upsampled); cost ~ size^2
-    preset: str = "medium"       # DIS preset: "ultrafast", "fast", "medium" (see fstvideo.flow); medium
-                                 # tracks deforming objects better (E_warp -20..-40% vs fast) for ~8 ms
+    preset: str = "medium"       # DIS preset (see fstvideo.flow); "fast" costs a quarter but tracks too
+                                 # coarsely for the strokes (E_warp 0.65x instead of 0.46x on a pan)
     fb_alpha1: float = 0.01      # forward-backward test, relative term (Ruder et al. 2016)
     fb_alpha2: float = 0.5       # forward-backward test, absolute term, px^2 at flow resolution
     color_low: float = 0.05      # mean abs RGB change in [0,1] of the warped previous input below
@@ -69,6 +76,11 @@ class SmoothOptions:
                                  # below this, flows below it are set to zero, so a static background
                                  # is copied, not resampled (sub-pixel flow noise would blur it a
                                  # little every frame); 0 = always warp
+    max_gain: float = 2.0        # moving camera: most the blend's high band is scaled up (or 1/x down)
+                                 # to the stylized frame's local contrast; 1 = plain blend
+    unblur: float = 0.5          # moving camera: sharpening of the warped output, as a fraction of the
+                                 # bilinear blur d(1-d) of a d px shift; 0.5 undoes it to second order
+                                 # and never amplifies a frequency, 0 = off
 
     def validate(self) -> SmoothOptions:
         if not 0.0 <= float(self.strength) <= 1.0:
@@ -79,6 +91,10 @@ class SmoothOptions:
             raise OptionsError(f"unknown flow preset '{self.preset}' ({', '.join(PRESETS)})")
         if self.still_px < 0:
             raise OptionsError(f"still_px must be >= 0, got {self.still_px}")
+        if not 0.0 <= self.still_scale <= 1.0:
+            raise OptionsError(f"still_scale must be in [0, 1], got {self.still_scale}")
+        if not self.max_gain >= 1.0 or not 0.0 <= self.unblur <= 1.0:
+            raise OptionsError(f"need max_gain >= 1 and unblur in [0, 1], got {self.max_gain}, {self.unblur}")
         if int(self.color_blur) < 0:
             raise OptionsError(f"color blur must be >= 0 px, got {self.color_blur}")
         if not 0.0 <= self.color_low < self.color_high:
@@ -156,18 +172,21 @@ class Smoother:
         conf = cv2.blur(conf, (3, 3))
         return conf, back, reliable
 
-    def _flow_to(self, back: np.ndarray, size: tuple[int, int], o: SmoothOptions) -> np.ndarray:
-        """The small backward flow at the output size ``(H, W)``, in output pixels (scaled while
-        small: a quarter of the work). With a still camera (median flow under ``still_px``) the
-        flows under ``still_px`` are zeroed: that background is copied, not resampled."""
+    def _flow_to(self, back: np.ndarray, size: tuple[int, int], o: SmoothOptions
+                 ) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """(the small backward flow at the output size ``(H, W)`` in output pixels, the camera's
+        motion (median flow, output px) or None for a still camera). Scaled while small: a
+        quarter of the work. With a still camera the flows under ``still_px`` are zeroed: that
+        background is copied, not resampled."""
         H, W = size
         h, w = back.shape[:2]
         back = back * np.array([W / w, H / h], dtype=np.float32)
-        if o.still_px > 0:
-            mag = back[..., 0] ** 2 + back[..., 1] ** 2
-            if float(np.median(mag)) < o.still_px ** 2:
-                back[mag < o.still_px ** 2] = 0.0
-        return back if (h, w) == (H, W) else cv2.resize(back, (W, H), interpolation=cv2.INTER_LINEAR)
+        camera = np.median(back.reshape(-1, 2), axis=0)
+        still = o.still_px > 0 and float(camera @ camera) < o.still_px ** 2
+        if still:
+            back[back[..., 0] ** 2 + back[..., 1] ** 2 < o.still_px ** 2] = 0.0
+        flow = back if (h, w) == (H, W) else cv2.resize(back, (W, H), interpolation=cv2.INTER_LINEAR)
+        return flow, None if still else (float(camera[0]), float(camera[1]))
 
     def _buffer(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
         b = self._buffers.get(name)
@@ -190,10 +209,14 @@ class Smoother:
         if reliable < o.min_reliable:
             return self._restart(small, g, thumb, stylized_frame, shape)
         H, W, _ = full = stylized_frame.shape
-        coords = cv2.add(pixel_grid(H, W), self._flow_to(back, (H, W), o), dst=self._buffer("coords", (H, W, 2)))
+        flow, camera = self._flow_to(back, (H, W), o)
+        coords = cv2.add(pixel_grid(H, W), flow, dst=self._buffer("coords", (H, W, 2)))
         warped = cv2.remap(self._prev_out, coords, None, cv2.INTER_LINEAR, dst=self._buffer("warped", full),
                            borderMode=cv2.BORDER_REPLICATE)
-        alpha = cv2.resize(conf * np.float32(o.strength), (W, H), dst=self._buffer("alpha", (H, W)),
+        if camera is not None and o.unblur > 0:
+            warped = unblur(warped, camera, o.unblur, dst=self._buffer("sharp", full))
+        weight = o.strength * (o.still_scale if camera is None else 1.0)
+        alpha = cv2.resize(conf * np.float32(weight), (W, H), dst=self._buffer("alpha", (H, W)),
                            interpolation=cv2.INTER_AREA if conf.shape[0] > H else cv2.INTER_LINEAR)
         styled = self._buffer("styled", full)
         styled[...] = stylized_frame
@@ -203,6 +226,8 @@ class Smoother:
         # numpy, not cv2.subtract: OpenCV reads a 1x1 array as a scalar
         beta = np.subtract(np.float32(1), alpha, out=self._buffer("beta", (H, W)))
         out = cv2.blendLinear(warped, styled, alpha, beta, dst=self._prev_out)
+        if camera is not None:
+            out = restore_contrast(out, styled, o.max_gain, self._buffers)
         self._prev_small, self._prev_gray, self._prev_thumb = small, g, thumb
         self._prev_out = out
         self.last_cut, self.last_confidence = False, float(conf.mean())

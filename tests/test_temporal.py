@@ -17,6 +17,7 @@ from fstvideo.bench.temporal import TemporalBenchOptions, ema, evaluate, flow_pa
 from fstvideo.errors import OptionsError
 from fstvideo.flow import FlowEstimator, consistent, flows, gray, resize_flow, warp
 from fstvideo.temporal import Smoother, SmoothOptions
+from fstvideo.texture import restore_contrast, unblur, unblur_taps
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -309,7 +310,8 @@ def test_smoother_accepts_a_stylized_frame_of_another_size():
 
 def test_smooth_options_are_validated():
     for bad in ({"strength": 1.5}, {"strength": -0.1}, {"preset": "slow"}, {"flow_size": 4},
-                {"color_low": 0.2, "color_high": 0.1}, {"still_px": -1.0}):
+                {"color_low": 0.2, "color_high": 0.1}, {"still_px": -1.0}, {"max_gain": 0.5},
+                {"unblur": -0.1}, {"unblur": 1.5}, {"still_scale": 1.5}):
         with pytest.raises(OptionsError):
             Smoother(SmoothOptions(**bad))
     s = Smoother()
@@ -317,6 +319,96 @@ def test_smooth_options_are_validated():
     f = texture(40, 50)
     s(f, stylize(f))
     assert np.array_equal(s(f, stylize(f, 5.0)), stylize(f, 5.0))  # strength 0: per-frame
+
+
+def strokes(h: int, w: int, seed: int) -> np.ndarray:
+    """A stand-in for a fast style's repainted strokes: pixel-scale noise, new in every frame."""
+    return np.random.default_rng(seed).normal(0, 25, (h, w, 3)).astype(np.float32)
+
+
+def high_energy(x: np.ndarray) -> float:
+    """Mean energy of the band under ~2 px, summed over RGB."""
+    x = x.astype(np.float32)
+    return float(((x - cv2.GaussianBlur(x, (0, 0), 2.0)) ** 2).sum(2).mean())
+
+
+def test_unblur_taps_known_answers():
+    assert np.allclose(unblur_taps(0.0), [0, 1, 0]) and np.allclose(unblur_taps(3.0), [0, 1, 0])
+    assert np.allclose(unblur_taps(0.5), [-0.125, 1.25, -0.125])        # 0.5 * d(1-d) = 0.125
+    assert np.allclose(unblur_taps(-1.25), unblur_taps(0.75))          # the part after the point
+    assert np.allclose(unblur_taps(0.3, 1.0), [-0.21, 1.42, -0.21])
+
+
+def test_unblur_undoes_bilinear_resampling():
+    """Half a pixel of bilinear shift blurs fine texture; unblur brings it closer to the exact
+    shift (every second column of a band-limited texture twice as wide) and leaves integer
+    shifts alone."""
+    noise = np.random.default_rng(0).normal(128, 60, (80, 200, 3)).astype(np.float32)
+    big = cv2.GaussianBlur(noise, (0, 0), 1.5)                        # 0.75 px blur once halved
+    exact = np.ascontiguousarray(big[:, 1::2])                        # 80x100: columns 1, 3, ...
+    coarse = np.ascontiguousarray(big[:, 0::2])                       # columns 0, 2, ...: half a px left
+    flow = np.zeros((80, 100, 2), np.float32)
+    flow[..., 0] = 0.5
+    shifted = warp(coarse, flow)                                      # bilinear: (col 2i + col 2i+2) / 2
+    sharp = unblur(shifted, (0.5, 0.0))
+    inner = (slice(2, -2), slice(2, -4))
+    assert np.abs(sharp - exact)[inner].mean() < 0.7 * np.abs(shifted - exact)[inner].mean()
+    assert high_energy(sharp) > high_energy(shifted)
+    assert unblur(shifted, (2.0, -1.0)) is shifted and unblur(shifted, (0.5, 0.5), 0.0) is shifted
+
+
+def test_restore_contrast_keeps_agreeing_frames_and_restores_unrelated_ones():
+    base = cv2.GaussianBlur(texture(64, 96).astype(np.float32), (0, 0), 3.0)  # the scene: no fine band
+    photo = texture(64, 96).astype(np.float32)
+    assert np.allclose(restore_contrast(photo.copy(), photo), photo, atol=1e-3)  # gain 1 where they agree
+    styled = np.clip(base + strokes(64, 96, 1), 0, 255)
+    other = np.clip(base + strokes(64, 96, 2), 0, 255)
+    blend = 0.5 * styled + 0.5 * other              # two unrelated stroke patterns: contrast drops
+    assert high_energy(blend) < 0.7 * high_energy(styled)
+    out = restore_contrast(blend.copy(), styled)
+    assert 0.85 < high_energy(out) / high_energy(styled) < 1.15
+    assert np.abs(cv2.GaussianBlur(out, (0, 0), 3) - cv2.GaussianBlur(blend, (0, 0), 3)).mean() < 1.5  # colours kept
+    assert out.min() >= 0 and out.max() <= 255
+    assert np.array_equal(restore_contrast(blend.copy(), styled, max_gain=1.0), blend)
+    tiny = np.full((1, 1, 3), 7, np.float32)                          # too small for statistics
+    assert np.array_equal(restore_contrast(tiny.copy(), tiny + 3), tiny)
+
+
+def test_moving_camera_keeps_the_strokes_contrast():
+    """A pan whose stylizer repaints its strokes every frame: a plain flow-guided blend fades
+    them; the Smoother keeps their contrast near the stylized frames' and still flickers less."""
+    need_photos()
+    frames = pan(12, step=(2, 1))
+    styled = [np.clip(stylize(f).astype(np.float32) + strokes(*f.shape[:2], i), 0, 255).astype(np.uint8)
+              for i, f in enumerate(frames)]
+    pairs = flow_pairs(frames)
+    base_e, base_energy = warping_error(styled, pairs), np.mean([high_energy(y) for y in styled[4:]])
+    for opts, energy_range in ((SmoothOptions(), (0.8, 1.2)), (SmoothOptions(max_gain=1.0, unblur=0.0), (0.0, 0.6))):
+        s = Smoother(opts)
+        outs = [s(f, y) for f, y in zip(frames, styled)]
+        ratio = np.mean([high_energy(o) for o in outs[4:]]) / base_energy
+        assert energy_range[0] < ratio < energy_range[1], (opts, ratio)
+        assert warping_error(outs, pairs) < 0.8 * base_e
+
+
+def test_still_camera_skips_the_texture_corrections():
+    """A still camera copies its background: the strokes are the stylized frame's own, nothing
+    is sharpened or rescaled, and a static scene converges to the stylized frame."""
+    frame = texture(72, 96)
+    clean = stylize(frame)
+    s = Smoother(SmoothOptions(max_gain=4.0, unblur=1.0))
+    outs = [s(noisy(frame, 2.0, i), clean) for i in range(8)]
+    assert all(np.array_equal(o, clean) for o in outs)
+
+
+def test_scene_cut_resets_with_texture_state():
+    need_photos()
+    a, b = pan(6, seed=0), pan(3, seed=7)
+    s = Smoother()
+    for i, f in enumerate(a):
+        s(f, np.clip(stylize(f).astype(np.float32) + strokes(*f.shape[:2], i), 0, 255).astype(np.uint8))
+    styled = stylize(b[0], 5.0, seed=99)
+    assert np.array_equal(s(b[0], styled), styled) and s.last_cut
 
 
 # -- the command ------------------------------------------------------------------------------------
