@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import FstError, MediaError, OptionsError
 from ..flow import fit_size, resize
+from ..stylemeta import find_painting
 from ..temporal import SmoothOptions
 from .flicker import MOVING_PX, ema, flow_pairs, mean_abs_diff, moving, trail, warping_error
 from .report import save_table
@@ -67,34 +68,6 @@ class TemporalBenchOptions:
 
 
 # -- style retention -----------------------------------------------------------------------------
-def find_painting(style, explicit: str | None = None) -> Path | None:
-    """The painting a style was trained on: ``explicit``, else the path in its training config,
-    else its credited file name beside the style file, in the working folder, or in a
-    ``shared/styles`` folder above either."""
-    if explicit:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise OptionsError(f"painting not found: {p}")
-        return p
-    meta = style.meta or {}
-    config = (meta.get("training") or {}).get("config") or {}
-    names = [Path(s) for s in config.get("styles") or []][:1]
-    names += [Path(c["file"]) for c in (meta.get("credit") or [])[:1] if isinstance(c, dict) and c.get("file")]
-    roots = [Path(style.path).resolve().parent] if style.path else []
-    roots.append(Path.cwd())
-    for name in names:
-        if name.is_absolute():
-            if name.is_file():
-                return name
-            name = Path(name.name)
-        for root in roots:
-            for base in [root, *list(root.parents)[:3]]:
-                for cand in (base / name, base / "shared" / "styles" / name.name):
-                    if cand.is_file():
-                        return cand
-    return None
-
-
 class StyleMeter:
     """VGG16 style loss of frames to one painting; ``None`` when weights or painting are missing
     (``note`` says why)."""
