@@ -1,5 +1,8 @@
-"""The feed-forward transformer network of Johnson et al. 2016, "Perceptual Losses for
-Real-Time Style Transfer and Super-Resolution" (ECCV), with the improvements that became
+"""The style networks: Johnson et al. 2016's feed-forward net (:class:`JohnsonNet`) and the fast CPU
+variant (:class:`~fstvideo.fastnet.FastNet`), built from their stored architecture by :func:`build_net`.
+
+:class:`JohnsonNet` is the image transformation network of Johnson et al. 2016, "Perceptual Losses
+for Real-Time Style Transfer and Super-Resolution" (ECCV), with the improvements that became
 standard: instance normalisation (Ulyanov et al. 2016, "Instance Normalization: The Missing
 Ingredient for Fast Stylization"), reflection padding, and nearest-neighbour upsampling followed
 by a convolution instead of transposed convolutions (Odena et al. 2016, no checkerboard).
@@ -7,11 +10,12 @@ by a convolution instead of transposed convolutions (Odena et al. 2016, no check
 Every normalisation is *conditional* (Dumoulin et al. 2017, "A Learned Representation for
 Artistic Style"): a scale and shift per style, convolutions shared. A one-style net is the
 special case ``n_styles == 1``; blending styles is a convex combination of the per-style
-scales and shifts, set with :meth:`TransformerNet.set_mix` or passed per sample.
+scales and shifts, set with :meth:`StyleNet.set_mix` or passed per sample.
 
 Tensors: input and output ``Bx3xHxW`` float RGB in ``[0, 1]`` (see ``fstvideo.frames``); the
-output is not clamped here. H and W must be multiples of :attr:`TransformerNet.multiple`
-(the Stylizer pads).
+output is not clamped here. H and W must be multiples of :attr:`StyleNet.multiple` (the
+Stylizer pads). The nets' module names are the tensor names of style files (``out.conv.weight``, ...): the
+state dicts of the files must keep loading.
 """
 from __future__ import annotations
 
@@ -24,25 +28,31 @@ from torch import nn
 
 @dataclass(frozen=True)
 class NetConfig:
-    widths: tuple[int, int, int] = (32, 64, 128)  # channels at full, 1/2 and 1/4 resolution
-    blocks: int = 5            # residual blocks at 1/4 resolution (Johnson: 5)
+    """The architecture a style file records (its ``arch`` object) and :func:`build_net` builds:
+    ``shuffle`` picks the net, each net reads its own fields and the shared ones."""
+
+    # Both nets
+    widths: tuple[int, int, int] = (32, 64, 128)  # channels at full, 1/2 and 1/4 resolution (fast: 1/s, 1/2s)
+    blocks: int = 5            # residual blocks at the lowest resolution (Johnson: 5)
     outer_kernel: int = 9      # kernel of the first and last conv (Johnson: 9); 3 or 5 is cheaper
     depthwise: bool = False    # residual convs as depthwise 3x3 + pointwise 1x1 (MobileNet): ~8x fewer MACs
     n_styles: int = 1          # conditional instance norm: one (scale, shift) set per style
-    shuffle: bool = False      # no full-resolution convs: space-to-depth in, pixel shuffle out
-                               # (Shi et al. 2016); widths[0] unused. ~2.4x faster on CPU
-    space: int = 2             # shuffle: side of the pixel blocks folded into channels (2 or 4); 4 puts
-                               # every conv at <= 1/4 resolution yet paints each output pixel itself
-    skip: bool = False         # shuffle: add a full-resolution 1x1 conv of the input (3 -> 3) to the output:
-                               # the photo's own edges reach the output at full size, the net paints the rest
-    fine: int = 0              # shuffle, space 4: channels of one more stage at 1/2 resolution before the output
+    # JohnsonNet only
+    smooth: bool = False       # binomial [1,2,1]^2 blur before each stride-2 conv (Zhang 2019, "Making
+                               # Convolutional Networks Shift-Invariant Again") and bilinear instead of
+                               # nearest x2 upsampling: no period-2/4 lattice locked to the pixel grid
+    # FastNet (fstvideo.fastnet) only
+    shuffle: bool = False      # True: the fast net. No full-resolution convs: space-to-depth in, pixel
+                               # shuffle out (Shi et al. 2016); widths[0] unused. ~2.4x faster on CPU
+    space: int = 2             # side of the pixel blocks folded into channels (2 or 4); 4 puts every conv
+                               # at <= 1/4 resolution yet paints each output pixel itself
+    skip: bool = False         # add a full-resolution 1x1 conv of the input (3 -> 3) to the output: the
+                               # photo's own edges reach the output at full size, the net paints the rest
+    fine: int = 0              # space 4: channels of one more stage at 1/2 resolution before the output
                                # (pixel shuffle 2, ReLU, depthwise-separable 3x3 -> 12, pixel shuffle 2): output
                                # pixels of neighbouring 4x4 blocks mix, so no 4-pixel-periodic texture
-    stem_kernel: int = 0       # shuffle: kernel of the first conv (0: outer_kernel); 1 with space 4 is a
-                               # 4x4-patch stem (ConvNeXt, Liu et al. 2022): ~15% faster at 640x480
-    smooth: bool = False       # Johnson net: binomial [1,2,1]^2 blur before each stride-2 conv (Zhang 2019,
-                               # "Making Convolutional Networks Shift-Invariant Again") and bilinear instead of
-                               # nearest x2 upsampling: no period-2/4 lattice locked to the pixel grid
+    stem_kernel: int = 0       # kernel of the first conv (0: outer_kernel); 1 with space 4 is a 4x4-patch
+                               # stem (ConvNeXt, Liu et al. 2022): ~15% faster at 640x480
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +63,17 @@ class NetConfig:
         if "widths" in known:
             known["widths"] = tuple(int(w) for w in known["widths"])
         return NetConfig(**known)
+
+
+# The fast CPU variant (fstvideo.fastnet.FastNet), trained by distillation from the full model
+# (train/distill.py); see docs/fast_variant.md. Space-to-depth by 4 with a 1x1 patch stem, so every
+# conv but the output stage runs at 1/4 or 1/8 resolution, on the frame at full size (running a net
+# at half size and guided-upsampling back blurs the texture: the guided filter averages over
+# 10x10-pixel windows); a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic
+# mesh) and a full-resolution 1x1 skip from the input (sharp edges). 640x480 on a 2-core AVX2 CPU:
+# 20-38 ms per frame eager. Files record their own NetConfig, so files with other settings still load.
+FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
+                        stem_kernel=1, fine=16, skip=True)
 
 
 class CondInstanceNorm(nn.Module):
@@ -131,50 +152,22 @@ def _blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), k, groups=x.shape[1])
 
 
-class TransformerNet(nn.Module):
-    """Johnson et al. 2016 image transformation network; ``multiple``: 4 (two stride-2 convs), or
-    ``2 * space`` for the space-to-depth variant."""
+class StyleNet(nn.Module):
+    """What every style net shares: its ``config``, ``multiple`` (H and W must be multiples of it),
+    the default style blend ``mix`` and :meth:`output_parameters`."""
 
     mix: torch.Tensor  # buffer: the n_styles blend used when forward() gets no mix
+    multiple: int
 
-    def __init__(self, config: NetConfig = NetConfig()):
+    def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        self.multiple = 2 * config.space if config.shuffle else 4
-        c1, c2, c3 = config.widths
-        n, k = config.n_styles, config.outer_kernel
-        self.res = nn.ModuleList([ResidualBlock(c3, n, config.depthwise) for _ in range(config.blocks)])
-        if config.shuffle:
-            # s x s pixels -> 3s^2 channels at 1/s resolution (s = space); the upsampling conv makes
-            # 4*c2 channels at 1/2s resolution that pixel_shuffle rearranges to c2 at 1/s (no
-            # checkerboard: every output pixel has its own weights); the last conv makes 3s^2
-            # channels -> 3 at full size.
-            cs = 3 * config.space ** 2
-            self.down = nn.ModuleList([ConvLayer(cs, c2, config.stem_kernel or k, n_styles=n),
-                                       ConvLayer(c2, c3, 3, stride=2, n_styles=n)])
-            self.up = nn.ModuleList([ConvLayer(c3, 4 * c2, 3, norm=False, relu=False, depthwise=config.depthwise)])
-            self.up_norm = CondInstanceNorm(c2, n)
-            if config.fine:
-                self.out = ConvLayer(c2, 4 * config.fine, 3, norm=False, relu=False, depthwise=True)
-                self.fine_out = ConvLayer(config.fine, 3 * (config.space // 2) ** 2, 3, norm=False, relu=False,
-                                          depthwise=True)
-            else:
-                self.out = ConvLayer(c2, cs, k, norm=False, relu=False)
-        else:
-            self.down = nn.ModuleList([
-                ConvLayer(3, c1, k, n_styles=n),
-                ConvLayer(c1, c2, 3, stride=2, n_styles=n),
-                ConvLayer(c2, c3, 3, stride=2, n_styles=n),
-            ])
-            self.up = nn.ModuleList([ConvLayer(c3, c2, 3, n_styles=n), ConvLayer(c2, c1, 3, n_styles=n)])
-            self.out = ConvLayer(c1, 3, k, norm=False, relu=False)
-        # Zero-initialised: the net starts as without it (9 MACs per pixel).
-        self.skip = nn.Conv2d(3, 3, 1) if config.shuffle and config.skip else None
-        if self.skip is not None and self.skip.bias is not None:
-            nn.init.zeros_(self.skip.weight)
-            nn.init.zeros_(self.skip.bias)
         # Current blend of styles for calls without an explicit ``mix`` (one-hot on style 0).
-        self.register_buffer("mix", F.one_hot(torch.tensor(0), n).float(), persistent=False)
+        self.register_buffer("mix", F.one_hot(torch.tensor(0), config.n_styles).float(), persistent=False)
+
+    def output_parameters(self) -> list[nn.Parameter]:
+        """The parameters of the layer that emits the image (what ``out_lr_scale`` scales in training)."""
+        raise NotImplementedError
 
     def set_mix(self, weights: torch.Tensor | list[float]) -> None:
         """Set the default style blend: ``n_styles`` non-negative weights (normalised here)."""
@@ -183,47 +176,59 @@ class TransformerNet(nn.Module):
             raise ValueError(f"need {self.config.n_styles} non-negative weights with a positive sum")
         self.mix.copy_(w / w.sum())
 
+
+class JohnsonNet(StyleNet):
+    """Johnson et al. 2016: a ``outer_kernel`` conv, two stride-2 convs, ``blocks`` residual blocks
+    at 1/4 resolution, two x2 upsampling convs and a ``outer_kernel`` conv to RGB; ``multiple`` 4.
+    Reads ``widths``, ``blocks``, ``outer_kernel``, ``depthwise``, ``n_styles`` and ``smooth``."""
+
+    multiple = 4
+
+    def __init__(self, config: NetConfig = NetConfig()):
+        if config.shuffle:
+            raise ValueError("a shuffle (fast) architecture is a FastNet: use build_net")
+        super().__init__(config)
+        c1, c2, c3 = config.widths
+        n, k = config.n_styles, config.outer_kernel
+        self.res = nn.ModuleList([ResidualBlock(c3, n, config.depthwise) for _ in range(config.blocks)])
+        self.down = nn.ModuleList([
+            ConvLayer(3, c1, k, n_styles=n),
+            ConvLayer(c1, c2, 3, stride=2, n_styles=n),
+            ConvLayer(c2, c3, 3, stride=2, n_styles=n),
+        ])
+        self.up = nn.ModuleList([ConvLayer(c3, c2, 3, n_styles=n), ConvLayer(c2, c1, 3, n_styles=n)])
+        self.out = ConvLayer(c1, 3, k, norm=False, relu=False)
+
+    def output_parameters(self) -> list[nn.Parameter]:
+        """The last conv (``out``: ``widths[0]`` channels -> RGB)."""
+        return list(self.out.parameters())
+
     def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """``x``: Bx3xHxW in [0, 1], H and W multiples of :attr:`multiple`. ``mix``: n_styles or Bxn_styles."""
+        """``x``: Bx3xHxW in [0, 1], H and W multiples of 4. ``mix``: n_styles or Bxn_styles."""
         m = self.mix if mix is None else mix
-        photo, down = x, self.down
-        if self.config.shuffle:
-            stem, s = self.down[0], self.config.space
-            if isinstance(stem, ConvLayer) and stem.conv.kernel_size == (1, 1) and stem.dw is None \
-                    and stem.norm is not None:
-                # space-to-depth + 1x1 conv == one s x s conv with stride s (the same weights viewed
-                # as C x 3 x s x s): exact, and ~5x faster on CPU (no full-size permutation copy)
-                x = F.relu(stem.norm(F.conv2d(x, stem.conv.weight.view(-1, 3, s, s), stem.conv.bias, stride=s), m))
-                down = self.down[1:]
-            else:
-                x = F.pixel_unshuffle(x, s)
-        for layer in down:
-            if self.config.smooth and layer.stride == 2:
+        smooth = self.config.smooth
+        for layer in self.down:
+            if smooth and layer.stride == 2:
                 x = _blur(x)
             x = layer(x, m)
         for block in self.res:
             x = block(x, m)
-        if self.config.shuffle:
-            x = F.relu(self.up_norm(F.pixel_shuffle(self.up[0](x, m), 2), m))
-            if self.config.fine:
-                x = F.relu(F.pixel_shuffle(self.out(x, m), 2))
-                y = F.pixel_shuffle(self.fine_out(x, m), self.config.space // 2)
-            else:
-                y = F.pixel_shuffle(self.out(x, m), self.config.space)
-            return y if self.skip is None else y + self.skip(photo)
         for layer in self.up:
             x = (F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-                 if self.config.smooth else F.interpolate(x, scale_factor=2.0, mode="nearest"))
+                 if smooth else F.interpolate(x, scale_factor=2.0, mode="nearest"))
             x = layer(x, m)
         return self.out(x, m)
 
 
-# The fast CPU variant, trained by distillation from the full model (train/distill.py); see
-# docs/fast_variant.md. Space-to-depth by 4 with a 1x1 patch stem, so every conv but the output
-# stage runs at 1/4 or 1/8 resolution, on the frame at full size (running a net at half size and
-# guided-upsampling back blurs the texture: the guided filter averages over 10x10-pixel windows);
-# a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic mesh) and a
-# full-resolution 1x1 skip from the input (sharp edges). 640x480 on a 2-core AVX2 CPU: 20-38 ms
-# per frame eager. Files record their own NetConfig, so files with other settings still load.
-FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
-                        stem_kernel=1, fine=16, skip=True)
+def build_net(config: NetConfig = NetConfig()) -> StyleNet:
+    """The net ``config`` describes, freshly initialised: a :class:`~fstvideo.fastnet.FastNet` when
+    ``config.shuffle``, else a :class:`JohnsonNet`. Load a style file's weights into it."""
+    if config.shuffle:
+        from .fastnet import FastNet  # fastnet imports this module's layers
+        return FastNet(config)
+    return JohnsonNet(config)
+
+
+def TransformerNet(config: NetConfig = NetConfig()) -> StyleNet:
+    """:func:`build_net` under the name ``fstvideo.bench.speed`` calls."""
+    return build_net(config)

@@ -19,7 +19,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .errors import OptionsError, StyleError
-from .model import NetConfig, TransformerNet
+from .model import NetConfig, build_net
 
 if TYPE_CHECKING:
     from .styles import Style
@@ -103,7 +103,7 @@ class _MetaParameters(TorchFunctionMode):
 def expected_shapes(config: NetConfig) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape of the net ``config`` describes, its weights on the meta device."""
     with _MetaParameters():
-        net = TransformerNet(config)
+        net = build_net(config)
     shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
     count = sum(math.prod(s) for s in shapes.values())
     if count > MAX_PARAMETERS:

@@ -1,6 +1,6 @@
 """Style model files: safetensors tensors + JSON metadata. Loading never unpickles.
 
-A style file holds the state dict of a :class:`~fstvideo.model.TransformerNet` (fp16 or fp32)
+A style file holds the state dict of a :class:`~fstvideo.model.StyleNet` (fp16 or fp32)
 and, under the safetensors metadata key ``"fstvideo"``, a JSON object::
 
     {"format": "fstvideo-style", "format_version": 1,
@@ -27,7 +27,7 @@ from safetensors.torch import save_file
 
 from . import stylemeta
 from .errors import StyleError
-from .model import CondInstanceNorm, NetConfig, TransformerNet
+from .model import CondInstanceNorm, NetConfig, StyleNet, build_net
 from .stylemeta import PHOTO_SLOT, trained_scale  # noqa: F401 (part of this module's API)
 
 FORMAT = "fstvideo-style"
@@ -45,9 +45,9 @@ class Style:
     meta: dict = field(default_factory=dict)  # the whole metadata object (training, credit, ...)
     path: Path | None = None       # where it was loaded from
 
-    def build(self, device: torch.device | str = "cpu") -> TransformerNet:
+    def build(self, device: torch.device | str = "cpu") -> StyleNet:
         """A fresh fp32 net on ``device`` with these weights, in eval mode."""
-        net = TransformerNet(self.config)
+        net = build_net(self.config)
         net.load_state_dict({k: v.float() for k, v in self.state.items()})
         return net.to(device).eval()
 
@@ -163,7 +163,7 @@ def load_style(name_or_path: str | os.PathLike) -> Style:
     return Style(name=name, styles=styles, config=config, state=state, meta=meta, path=path)
 
 
-def save_style(path: str | os.PathLike, net: TransformerNet, name: str, styles: list[str] | None = None,
+def save_style(path: str | os.PathLike, net: StyleNet, name: str, styles: list[str] | None = None,
                training: dict | None = None, credit: list[dict] | None = None,
                dtype: torch.dtype = torch.float16, processing: int | None = None) -> Path:
     """Write ``net`` as a style file atomically (temp file + rename). Returns the path."""
@@ -199,7 +199,7 @@ def extract_styles(style: Style, slots: list[str], path: str | os.PathLike, name
         raise StyleError(f"unknown slot(s) {unknown} (known: {', '.join(style.styles)})")
     rows = torch.tensor([style.styles.index(s) for s in slots])
     config = replace(style.config, n_styles=len(slots))
-    net = TransformerNet(config)
+    net = build_net(config)
     # Conditional-norm parameters are n_styles x C: keep the chosen rows.
     norms = {f"{n}.{p}" for n, m in net.named_modules() if isinstance(m, CondInstanceNorm) for p in ("weight", "bias")}
     net.load_state_dict({k: v[rows] if k in norms else v for k, v in style.state.items()})

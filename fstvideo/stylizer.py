@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from .errors import OptionsError
 from .frames import check_frame, luma, to_frames, to_tensor
 from .guided import guided_upsample, resize_area
-from .model import TransformerNet
+from .model import StyleNet
 from .stylemeta import PHOTO_SLOT, trained_scale
 from .styles import Style, load_style, processing_size
 from .tiles import ThumbnailNorms, finish_in_strips, stylize_tiled
@@ -251,7 +251,7 @@ class Stylizer:
             return net_scale(self.style, self.options)
 
     # -- inference -------------------------------------------------------------------------
-    def _model(self, net: TransformerNet, options: StylizerOptions) -> Callable[..., torch.Tensor]:
+    def _model(self, net: StyleNet, options: StylizerOptions) -> Callable[..., torch.Tensor]:
         if not options.compile:
             return net
         if self._compiled is None:
@@ -317,7 +317,7 @@ class Stylizer:
                 y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         return to_frames(_finish(y, x, options, pixel_strength))
 
-    def _tiled(self, frame: np.ndarray, net: TransformerNet, options: StylizerOptions, device: torch.device,
+    def _tiled(self, frame: np.ndarray, net: StyleNet, options: StylizerOptions, device: torch.device,
                mix: torch.Tensor, pixel_strength: bool, s: float) -> np.ndarray:
         """A frame over the pixel budget (the net sees it at scale ``s``): overlapping tiles within
         the budget, their instance norms using the statistics of a thumbnail of the whole frame;

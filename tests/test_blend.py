@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from fstvideo import FstError, NetConfig, OptionsError, TransformerNet, load_style, save_style
+from fstvideo import FstError, NetConfig, OptionsError, build_net, load_style, save_style
 from fstvideo.cli import parse_blend
 from fstvideo.styles import extract_styles
 from fstvideo.stylizer import Stylizer, StylizerOptions, blend_weights, effective_mix
@@ -15,7 +15,7 @@ NAMES = ["ink", "fire", "sea"]
 @pytest.fixture(scope="module")
 def multi(tmp_path_factory):
     torch.manual_seed(0)
-    net = TransformerNet(CFG)
+    net = build_net(CFG)
     for m in net.modules():
         if type(m).__name__ == "CondInstanceNorm":
             m.weight.data.normal_(1, 0.5)
@@ -73,7 +73,7 @@ def test_live_reblend_without_reload(multi):
 @pytest.fixture(scope="module")
 def with_photo(tmp_path_factory):
     torch.manual_seed(1)
-    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3))
+    net = build_net(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3))
     for m in net.modules():
         if type(m).__name__ == "CondInstanceNorm":
             m.weight.data.normal_(1, 0.5)
@@ -137,7 +137,7 @@ def test_extract_slots_of_the_shuffle_net(tmp_path):
 
     from fstvideo.model import FAST_CONFIG
     torch.manual_seed(0)
-    net = TransformerNet(replace(FAST_CONFIG, n_styles=3))
+    net = build_net(replace(FAST_CONFIG, n_styles=3))
     for m in net.modules():
         if type(m).__name__ == "CondInstanceNorm":
             m.weight.data.normal_(1, 0.5)

@@ -3,13 +3,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from fstvideo import NetConfig, TransformerNet, load_style, save_style
+from fstvideo import NetConfig, build_net, load_style, save_style
 from fstvideo.train.bundled import POLISH_AVERAGE, POLISH_STAGES, _stage_words, average_styles, polish_config
 
 
 def _file(path, seed, styles=("a", "photo")):
     torch.manual_seed(seed)
-    net = TransformerNet(NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True, n_styles=len(styles)))
+    net = build_net(NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True, n_styles=len(styles)))
     return save_style(path, net, "tiny_fast", styles=list(styles))
 
 
@@ -41,3 +41,18 @@ def test_polish_recipe_reads_as_run():
             cfg = polish_config(name, st, Path("start.safetensors"), Path("out.safetensors"))
             assert cfg.iterations == st["iterations"] and cfg.painting_weight == 1.0
             assert cfg.out_lr_scale == st.get("out_lr_scale", 0.01)
+
+
+def test_recipes_and_credits_template(tmp_path):
+    # The recipes are data (train/recipes.toml): every bundled name has a [base] and a [paint] config;
+    # write_credits fills every field of train/assets_readme.md.in.
+    from fstvideo.train import bundled
+    for name in bundled.BUNDLED:
+        base, paint = bundled.bundled_config(name, 10), bundled.paint_config(name, 1.0, "init")
+        assert not base.net.smooth and paint.net.smooth and paint.style_warmup == 0 and paint.max_minutes == 1.0
+        assert paint.style_balance == bundled.PAINT_BALANCE.get(name, bundled.PAINT["style_balance"])
+        assert bundled.bundled_config(name, 10, "init").style_warmup == 0
+    assert bundled.multi_config(10).style_names == bundled.BUNDLED
+    text = bundled.write_credits(tmp_path / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("# Bundled styles\n") and "{" not in text and "}" not in text
+    assert set(bundled._sections()) >= {"page", "row", "untrained", "base_only", "fast", "polished", "average", "last"}

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fstvideo import NetConfig, TransformerNet, load_style, save_style
+from fstvideo import NetConfig, build_net, load_style, save_style
 from fstvideo.cli import main
 
 TINY = NetConfig(widths=(8, 16, 16), blocks=1)
@@ -22,7 +22,7 @@ TINY = NetConfig(widths=(8, 16, 16), blocks=1)
 @pytest.fixture(scope="module")
 def style(tmp_path_factory):
     torch.manual_seed(0)
-    return str(save_style(tmp_path_factory.mktemp("style") / "tiny.safetensors", TransformerNet(TINY), "tiny"))
+    return str(save_style(tmp_path_factory.mktemp("style") / "tiny.safetensors", build_net(TINY), "tiny"))
 
 
 def digest(p: Path) -> str:
@@ -228,9 +228,9 @@ def test_blend_picks_full_or_fast_multi_file_and_strength_mode(tmp_path, monkeyp
     from fstvideo.model import FAST_CONFIG
     torch.manual_seed(0)
     monkeypatch.setenv("FSTVIDEO_STYLES", str(tmp_path))
-    save_style(tmp_path / "duo.safetensors", TransformerNet(replace(TINY, n_styles=3)), "duo",
+    save_style(tmp_path / "duo.safetensors", build_net(replace(TINY, n_styles=3)), "duo",
                styles=["ink", "sea", "photo"])
-    save_style(tmp_path / "duo_fast.safetensors", TransformerNet(replace(FAST_CONFIG, n_styles=3)), "duo_fast",
+    save_style(tmp_path / "duo_fast.safetensors", build_net(replace(FAST_CONFIG, n_styles=3)), "duo_fast",
                styles=["ink", "sea", "photo"])
     assert Path(multi_style_for(["ink", "sea"])).name == "duo.safetensors"
     assert Path(multi_style_for(["ink", "sea"], fast=True)).name == "duo_fast.safetensors"
@@ -287,7 +287,7 @@ def test_default_scale_is_the_one_the_file_was_trained_for(tmp_path):
 
     from fstvideo.cli import build_stylizer
     from fstvideo.styles import trained_scale
-    net = TransformerNet(TINY)
+    net = build_net(TINY)
     half = save_style(tmp_path / "half.safetensors", net, "half", training={"distill": {"student_scale": 0.5}})
     full = save_style(tmp_path / "full.safetensors", net, "full", training={"distill": {"student_scale": 1.0}})
     plain = save_style(tmp_path / "plain.safetensors", net, "plain")

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from test_distill import SHARED, copy_photos, random_vgg
 
-from fstvideo import NetConfig, TransformerNet, save_style
+from fstvideo import NetConfig, build_net, save_style
 from fstvideo.cli import main
 
 
@@ -17,10 +17,10 @@ def _styles(tmp_path: Path) -> tuple[Path, Path]:
     training = {"config": {"styles": [str(painting)], "style_names": ["tiny"], "style_size": 64, "content_weight": 1.0},
                 "style_weights": [1000.0]}
     torch.manual_seed(0)
-    full = save_style(tmp_path / "tiny.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)),
+    full = save_style(tmp_path / "tiny.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1)),
                       "tiny", styles=["tiny"], training=training)
     fast = save_style(tmp_path / "tiny_fast.safetensors",
-                      TransformerNet(NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True)),
+                      build_net(NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True)),
                       "tiny_fast", styles=["tiny"])
     return full, fast
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fstvideo import NetConfig, TransformerNet, load_style, save_style
+from fstvideo import JohnsonNet, NetConfig, build_net, load_style, save_style
 from fstvideo.train.distill import DistillConfig, distill, distill_loss
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -44,7 +44,7 @@ def painting_teacher(tmp_path: Path, **config) -> str:
         pytest.skip("../shared/styles not present")
     random_vgg(tmp_path / "vgg.safetensors")
     torch.manual_seed(0)
-    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+    tiny = build_net(NetConfig(widths=(8, 16, 16), blocks=1))
     training = {"config": {"styles": [str(painting)], "style_size": 64, **config}, "style_weights": [1000.0]}
     return str(save_style(tmp_path / "starry_night.safetensors", tiny, "starry_night", training=training))
 
@@ -62,7 +62,7 @@ def test_distill_two_teachers_into_one_student(tmp_path):
     teachers = []
     for i in range(2):
         torch.manual_seed(i)
-        teachers.append(str(save_style(tmp_path / f"t{i}.safetensors", TransformerNet(tiny), f"t{i}")))
+        teachers.append(str(save_style(tmp_path / f"t{i}.safetensors", build_net(tiny), f"t{i}")))
     losses = []
     cfg = DistillConfig(teachers=tuple(teachers), data=str(photos), out=str(tmp_path / "s.safetensors"),
                         net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
@@ -81,7 +81,7 @@ def test_distill_two_teachers_into_one_student(tmp_path):
 def test_distill_every_slot_of_a_multi_style_teacher(tmp_path):
     photos = copy_photos(tmp_path, 2)
     torch.manual_seed(0)
-    teacher = save_style(tmp_path / "multi.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1,
+    teacher = save_style(tmp_path / "multi.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1,
                          n_styles=3)), "multi", styles=["a", "b", "photo"])
     cfg = DistillConfig(teachers=(str(teacher),), data=str(photos), out=str(tmp_path / "s.safetensors"),
                         net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
@@ -94,11 +94,11 @@ def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
     from fstvideo.train import distill as d
     photos = copy_photos(tmp_path, 2)
     torch.manual_seed(0)
-    teachers = [str(save_style(tmp_path / f"t{i}.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)),
+    teachers = [str(save_style(tmp_path / f"t{i}.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1)),
                                f"t{i}")) for i in range(2)]
     seen = []
-    real_batch = d._batch
-    monkeypatch.setattr(d, "_batch", lambda pairs, *a: seen.append(pairs) or real_batch(pairs, *a))
+    real_batch = d.pair_crops
+    monkeypatch.setattr(d, "pair_crops", lambda pairs, *a: seen.append(pairs) or real_batch(pairs, *a))
     cfg = DistillConfig(teachers=tuple(teachers), data=str(photos), out=str(tmp_path / "s.safetensors"),
                         net=NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True),
                         teacher_size=48, crop=32, batch_size=4, iterations=3, photo_slot=True)
@@ -117,10 +117,10 @@ def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     photos = copy_photos(tmp_path, 2)
     random_vgg(tmp_path / "vgg.safetensors")
     torch.manual_seed(0)
-    teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
+    teacher = str(save_style(tmp_path / "t.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
     seen = []
-    real = d.TransformerNet.forward
-    monkeypatch.setattr(d.TransformerNet, "forward",
+    real = JohnsonNet.forward
+    monkeypatch.setattr(JohnsonNet, "forward",
                         lambda self, x, *a: seen.append(tuple(x.shape)) or real(self, x, *a))
     student_net = NetConfig(widths=(8, 8, 16), blocks=1, outer_kernel=3, depthwise=True)
     cfg = DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / "s.safetensors"), net=student_net,
@@ -148,7 +148,7 @@ def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
     from fstvideo.train import distill as d
     photos = copy_photos(tmp_path, 2)
     teacher = painting_teacher(tmp_path, content_weight=1.0, tv_weight=1.0)
-    tiny = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+    tiny = build_net(NetConfig(widths=(8, 16, 16), blocks=1))
     grams = []
     real = d.painting_grams
     monkeypatch.setattr(d, "painting_grams", lambda t, slot, v: grams.append(slot) or real(t, slot, v))
@@ -164,13 +164,13 @@ def test_distill_with_the_teachers_own_painting_loss(tmp_path, monkeypatch):
     assert student.meta["training"]["distill"]["lowpass_weight"] == 30.0
     # photo_share 0: the style slot gets every crop (the photo slot is slot 1)
     picked = []
-    real_batch = d._batch
+    real_batch = d.pair_crops
 
     def spy(pairs, *a):
         out = real_batch(pairs, *a)
         picked.append(out[2])
         return out
-    monkeypatch.setattr(d, "_batch", spy)
+    monkeypatch.setattr(d, "pair_crops", spy)
     d.distill(DistillConfig(**{**cfg.__dict__, "photo_share": 0.0, "out": str(tmp_path / "s1.safetensors")}),
               log=lambda line: None)
     assert picked and all(int(s.max()) == 0 for s in picked)

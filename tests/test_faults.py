@@ -21,7 +21,7 @@ from conftest import pattern, write_clip
 from PIL import Image
 from safetensors.torch import save_file
 
-from fstvideo import NetConfig, TransformerNet, save_style
+from fstvideo import NetConfig, build_net, save_style
 from fstvideo.media import open_media
 
 TINY = NetConfig(widths=(8, 16, 16), blocks=1)
@@ -31,7 +31,7 @@ TIMEOUT = 300  # s: far above any of these runs, even on a loaded 2-core machine
 @pytest.fixture(scope="module")
 def style(tmp_path_factory):
     torch.manual_seed(0)
-    return str(save_style(tmp_path_factory.mktemp("style") / "tiny.safetensors", TransformerNet(TINY), "tiny"))
+    return str(save_style(tmp_path_factory.mktemp("style") / "tiny.safetensors", build_net(TINY), "tiny"))
 
 
 def _default_signals(limit_bytes: int | None = None):

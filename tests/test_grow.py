@@ -3,7 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fstvideo import TransformerNet, load_style, save_style
+from fstvideo import build_net, load_style, save_style
 from fstvideo.model import FAST_CONFIG
 from fstvideo.train.grow import can_grow, grow
 
@@ -16,7 +16,7 @@ def test_grown_net_computes_the_same_image(big):
     # Every old weight lands in the leading slice and every weight reading a new channel is zero, so
     # the wider net's output equals the small one's for any style blend, at an odd size.
     torch.manual_seed(1)
-    small = TransformerNet(SMALL).eval()
+    small = build_net(SMALL).eval()
     wide = grow(small.state_dict(), SMALL, big).eval()
     assert sum(p.numel() for p in wide.parameters()) > sum(p.numel() for p in small.parameters())
     x = torch.rand(2, 3, 24, 40)
@@ -31,7 +31,7 @@ def test_grow_refuses_anything_but_more_channels():
                   replace(SMALL, fine=0), replace(SMALL, space=2)):
         assert not can_grow(SMALL, other)
         with pytest.raises(ValueError):
-            grow(TransformerNet(SMALL).state_dict(), SMALL, other)
+            grow(build_net(SMALL).state_dict(), SMALL, other)
 
 
 def test_distill_init_widens_a_smaller_student(tmp_path):
@@ -40,7 +40,7 @@ def test_distill_init_widens_a_smaller_student(tmp_path):
     from fstvideo.train.distill import DistillConfig, distill
     from tests.test_distill import copy_photos
     photos = copy_photos(tmp_path, 2)
-    teacher = str(save_style(tmp_path / "t.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
+    teacher = str(save_style(tmp_path / "t.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1)), "t"))
     common = dict(teachers=(teacher,), data=str(photos), teacher_size=48, crop=32, batch_size=2, iterations=1)
     first = distill(DistillConfig(out=str(tmp_path / "s.safetensors"), net=SMALL, **common), log=lambda line: None)
     wide = replace(SMALL, widths=(8, 12, 16), fine=6)

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 
 from PyQt6.QtCore import Qt  # noqa: E402
 
-from fstvideo import NetConfig, TransformerNet, save_style  # noqa: E402
+from fstvideo import NetConfig, build_net, save_style  # noqa: E402
 from fstvideo.gui import window as window_module  # noqa: E402
 from fstvideo.gui.app import main, register  # noqa: E402
 from fstvideo.gui.settings import Settings  # noqa: E402
@@ -32,7 +32,7 @@ def styles(tmp_path):
     paths = []
     for seed, name in enumerate(["tiny_a", "tiny_b"]):
         torch.manual_seed(seed)
-        net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1))
+        net = build_net(NetConfig(widths=(8, 16, 16), blocks=1))
         paths.append(str(save_style(tmp_path / f"{name}.safetensors", net, name)))
     return paths
 
@@ -219,7 +219,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def mix_style(tmp_path):
     """A tiny three-slot file ("a", "b" and the content-only "photo") whose slots really differ."""
     torch.manual_seed(7)
-    net = TransformerNet(NetConfig(widths=(4, 8, 8), blocks=1, outer_kernel=3, n_styles=3))
+    net = build_net(NetConfig(widths=(4, 8, 8), blocks=1, outer_kernel=3, n_styles=3))
     with torch.no_grad():  # CIN params start equal for every slot: make each slot its own style
         for name, p in net.named_parameters():
             if name.endswith("norm.weight"):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from fstvideo.bench import measures as M
 from fstvideo.errors import OptionsError
-from fstvideo.model import NetConfig, TransformerNet
+from fstvideo.model import NetConfig, build_net
 from fstvideo.styles import load_style, processing_size, save_style
 from fstvideo.stylizer import Stylizer, StylizerOptions, stroke_scale
 from fstvideo.train import losses
@@ -72,8 +72,8 @@ def test_grey_is_luma_on_three_channels():
 
 def test_smooth_net_same_weights_and_output_shape():
     torch.manual_seed(0)
-    a = TransformerNet(TINY)
-    b = TransformerNet(NetConfig(**{**TINY.to_dict(), "smooth": True}))
+    a = build_net(TINY)
+    b = build_net(NetConfig(**{**TINY.to_dict(), "smooth": True}))
     b.load_state_dict(a.state_dict())  # the same parameters: smooth changes no shapes
     x = torch.rand(1, 3, 32, 48)
     assert b(x).shape == x.shape
@@ -82,7 +82,7 @@ def test_smooth_net_same_weights_and_output_shape():
 
 def test_processing_size_and_stroke(tmp_path):
     torch.manual_seed(0)
-    p = save_style(tmp_path / "s.safetensors", TransformerNet(TINY), "s", processing=128)
+    p = save_style(tmp_path / "s.safetensors", build_net(TINY), "s", processing=128)
     style = load_style(p)
     assert processing_size(style) == 128
     assert stroke_scale(style, StylizerOptions(), 480, 640) == pytest.approx(0.2)
@@ -91,7 +91,7 @@ def test_processing_size_and_stroke(tmp_path):
     assert stroke_scale(style, StylizerOptions(), 60, 100) == 1.0  # small inputs are never enlarged
     frame = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     assert Stylizer(p)(frame).shape == frame.shape
-    plain = load_style(save_style(tmp_path / "t.safetensors", TransformerNet(TINY), "t"))
+    plain = load_style(save_style(tmp_path / "t.safetensors", build_net(TINY), "t"))
     assert processing_size(plain) is None and stroke_scale(plain, StylizerOptions(), 480, 640) == 1.0
     with pytest.raises(OptionsError):
         StylizerOptions(stroke=-1).validate()

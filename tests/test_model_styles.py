@@ -9,24 +9,24 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from fstvideo import NetConfig, StyleError, TransformerNet, load_style, save_style
+from fstvideo import NetConfig, StyleError, build_net, load_style, save_style
 from fstvideo.styles import resolve
 
 TINY = NetConfig(widths=(8, 16, 16), blocks=1)
 
 
 def test_net_shapes_and_range_multiple():
-    net = TransformerNet(TINY).eval()
+    net = build_net(TINY).eval()
     x = torch.rand(2, 3, 20, 28)
     y = net(x)
     assert y.shape == x.shape and y.dtype == torch.float32
 
 
-def conv_input_widths(net: TransformerNet, x: torch.Tensor) -> list[int]:
+def conv_input_widths(net: torch.nn.Module, x: torch.Tensor) -> list[int]:
     """Input widths of every conv but the full-size 1x1 skip during ``net(x)``."""
     sizes: list[int] = []
     hooks = [m.register_forward_hook(lambda mod, inp, out: sizes.append(inp[0].shape[-1]))
-             for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m is not net.skip]
+             for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m is not getattr(net, "skip", None)]
     net(x)
     for h in hooks:
         h.remove()
@@ -37,7 +37,7 @@ def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
     # The fast CPU architecture: space-to-depth in, pixel shuffle out; every conv below full size.
     from fstvideo.model import FAST_CONFIG
     assert FAST_CONFIG.shuffle
-    net = TransformerNet(replace(FAST_CONFIG, n_styles=2)).eval()
+    net = build_net(replace(FAST_CONFIG, n_styles=2)).eval()
     x = torch.rand(2, 3, 24, 40)
     y = net(x)
     assert y.shape == x.shape
@@ -56,7 +56,7 @@ def test_space4_net_quarter_res_convs_odd_sizes_and_old_configs():
     from fstvideo.stylizer import Stylizer
     cfg = NetConfig(widths=(16, 16, 32), blocks=1, outer_kernel=3, depthwise=True, shuffle=True, space=4, stem_kernel=1)
     torch.manual_seed(0)
-    net = TransformerNet(cfg).eval()
+    net = build_net(cfg).eval()
     assert net.multiple == 8 and net.down[0].conv.kernel_size == (1, 1)
     x = torch.rand(1, 3, 24, 40)
     assert net(x).shape == x.shape and max(conv_input_widths(net, x)) <= 40 // 4 + 2
@@ -67,8 +67,8 @@ def test_space4_net_quarter_res_convs_odd_sizes_and_old_configs():
     # Files written before these fields existed load as the space-2 net with outer_kernel stems.
     old = NetConfig.from_dict({"widths": [16, 32, 64], "blocks": 3, "outer_kernel": 3, "depthwise": True,
                                "n_styles": 1, "shuffle": True})
-    assert old.space == 2 and TransformerNet(old).multiple == 4
-    assert TransformerNet(old).down[0].conv.kernel_size == (3, 3)
+    assert old.space == 2 and build_net(old).multiple == 4
+    assert build_net(old).down[0].conv.kernel_size == (3, 3)
     assert not old.skip and not old.fine
 
 
@@ -78,12 +78,12 @@ def test_space4_fine_stage_and_skip():
     cfg = NetConfig(widths=(16, 16, 32), blocks=1, outer_kernel=3, depthwise=True, shuffle=True, space=4,
                     stem_kernel=1, fine=8, skip=True, n_styles=2)
     torch.manual_seed(0)
-    net = TransformerNet(cfg).eval()
+    net = build_net(cfg).eval()
     x = torch.rand(2, 3, 24, 16)
     y = net(x)
     assert y.shape == x.shape
     assert max(conv_input_widths(net, x)) <= 16 // 2 + 2  # the fine stage at half size; only the 1x1 skip at full size
-    without = TransformerNet(replace(cfg, skip=False)).eval()
+    without = build_net(replace(cfg, skip=False)).eval()
     without.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("skip.")})
     assert torch.allclose(without(x), y)
     net.skip.weight.data[:] = torch.eye(3)[:, :, None, None]
@@ -92,13 +92,13 @@ def test_space4_fine_stage_and_skip():
 
 def test_default_net_is_johnson_sized():
     # 9x9 / 3x3 s2 / 3x3 s2 / 5 residual blocks / 2 upsample convs / 9x9: ~1.68M parameters.
-    n = sum(p.numel() for p in TransformerNet().parameters())
+    n = sum(p.numel() for p in build_net().parameters())
     assert 1.6e6 < n < 1.8e6
 
 
 def test_conditional_norm_one_hot_and_blend():
     torch.manual_seed(0)
-    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3)).eval()
+    net = build_net(NetConfig(widths=(8, 16, 16), blocks=1, n_styles=3)).eval()
     for m in net.modules():
         if hasattr(m, "weight") and m.__class__.__name__ == "CondInstanceNorm":
             m.weight.data.normal_(1, 0.5)
@@ -131,7 +131,7 @@ def test_conditional_norm_inference_path_matches_instance_norm():
 
 
 def test_style_round_trip(tmp_path):
-    net = TransformerNet(TINY)
+    net = build_net(TINY)
     p = save_style(tmp_path / "s.safetensors", net, "mine", training={"iterations": 3},
                    credit=[{"style": "mine", "work": "W", "artist": "A", "year": 1900}])
     style = load_style(p)
@@ -151,7 +151,7 @@ def test_loader_rejects_pickle(tmp_path):
 
 
 def test_loader_rejects_shape_mismatch(tmp_path):
-    net = TransformerNet(TINY)
+    net = build_net(TINY)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     state["out.conv.weight"] = torch.zeros(3, 8, 3, 3)
     meta = {"format": "fstvideo-style", "format_version": 1, "name": "x", "styles": ["x"],
@@ -162,7 +162,7 @@ def test_loader_rejects_shape_mismatch(tmp_path):
 
 
 def test_loader_rejects_missing_metadata_and_truncation(tmp_path):
-    net = TransformerNet(TINY)
+    net = build_net(TINY)
     save_file(dict(net.state_dict()), str(tmp_path / "nometa.safetensors"))
     with pytest.raises(StyleError, match="metadata"):
         load_style(tmp_path / "nometa.safetensors")
@@ -179,3 +179,41 @@ def test_loader_rejects_missing_metadata_and_truncation(tmp_path):
 def test_unknown_style_lists_known():
     with pytest.raises(StyleError, match="unknown style 'no_such_style'"):
         resolve("no_such_style")
+
+
+def test_build_net_picks_the_class_and_names_the_output_layer():
+    # One entry point: shuffle -> FastNet, else JohnsonNet; each names the layer that emits the image.
+    from fstvideo import FAST_CONFIG, FastNet, JohnsonNet
+    johnson = build_net(TINY)
+    assert isinstance(johnson, JohnsonNet) and johnson.multiple == 4
+    assert [id(p) for p in johnson.output_parameters()] == [id(p) for p in johnson.out.parameters()]
+    fast = build_net(replace(FAST_CONFIG, n_styles=2))
+    assert isinstance(fast, FastNet) and fast.multiple == 8
+    assert fast.fine_out is not None  # with the fine stage, `out` is the 1/4 -> 1/2 stage, not the last conv
+    assert [id(p) for p in fast.output_parameters()] == [id(p) for p in fast.fine_out.parameters()]
+    assert fast.output_parameters()[-1].shape == (3 * 2 ** 2,)  # bias of the conv pixel-shuffled to RGB
+    plain = build_net(replace(FAST_CONFIG, fine=0))
+    assert [id(p) for p in plain.output_parameters()] == [id(p) for p in plain.out.parameters()]
+    with pytest.raises(ValueError):
+        JohnsonNet(FAST_CONFIG)
+    with pytest.raises(ValueError):
+        FastNet(TINY)
+    with pytest.raises(ValueError, match="smooth"):
+        build_net(replace(FAST_CONFIG, smooth=True))
+
+
+def test_bundled_files_build_their_own_class():
+    # Every bundled file's arch builds the class it was made with, with exactly its tensors.
+    from fstvideo import FastNet, JohnsonNet, list_styles
+    from fstvideo.styles import bundled_dir
+    files = [p for p in list_styles().values() if p.parent == bundled_dir()]
+    if not files:
+        pytest.skip("no bundled style files")
+    for p in files:
+        st = load_style(p)
+        net = st.build()
+        assert isinstance(net, FastNet if st.config.shuffle else JohnsonNet), p.name
+        assert set(net.state_dict()) == set(st.state), p.name
+        x = torch.rand(1, 3, 16, 24)
+        with torch.no_grad():
+            assert net(x).shape == x.shape

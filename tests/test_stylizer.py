@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fstvideo import NetConfig, OptionsError, TransformerNet, save_style
+from fstvideo import NetConfig, OptionsError, build_net, save_style
 from fstvideo.stylizer import Stylizer, StylizerOptions
 
 TINY = NetConfig(widths=(8, 16, 16), blocks=1)
@@ -11,7 +11,7 @@ TINY = NetConfig(widths=(8, 16, 16), blocks=1)
 @pytest.fixture(scope="module")
 def style_path(tmp_path_factory):
     torch.manual_seed(0)
-    return save_style(tmp_path_factory.mktemp("s") / "tiny.safetensors", TransformerNet(TINY), "tiny")
+    return save_style(tmp_path_factory.mktemp("s") / "tiny.safetensors", build_net(TINY), "tiny")
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (17, 33), (31, 8), (64, 48)])

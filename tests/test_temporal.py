@@ -416,10 +416,10 @@ def test_scene_cut_resets_with_texture_state():
 def random_style(tmp_path):
     import torch
 
-    from fstvideo.model import NetConfig, TransformerNet
+    from fstvideo.model import NetConfig, build_net
     from fstvideo.styles import save_style
     torch.manual_seed(0)
-    net = TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1, outer_kernel=3))
+    net = build_net(NetConfig(widths=(8, 16, 16), blocks=1, outer_kernel=3))
     painting = SHARED / "styles" / "starry_night.jpg"
     return save_style(tmp_path / "tiny.safetensors", net, "tiny",
                       training={"config": {"styles": [str(painting)], "style_size": 64}})

@@ -315,11 +315,11 @@ def window(qtbot, tmp_path, make_clip, monkeypatch):
     pytest.importorskip("PyQt6.QtWidgets")
     import torch
 
-    from fstvideo import NetConfig, TransformerNet, save_style
+    from fstvideo import NetConfig, build_net, save_style
     from fstvideo.gui import window as window_module
     from fstvideo.gui.settings import Settings
     torch.manual_seed(0)
-    style = str(save_style(tmp_path / "tiny.safetensors", TransformerNet(NetConfig(widths=(8, 16, 16), blocks=1)),
+    style = str(save_style(tmp_path / "tiny.safetensors", build_net(NetConfig(widths=(8, 16, 16), blocks=1)),
                            "tiny"))
     monkeypatch.setattr(window_module, "list_styles", lambda: {"tiny": style})  # no bundled thumbnails
     clip = str(make_clip("clip.mp4", pts=[i * 50 for i in range(20)]))

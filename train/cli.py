@@ -67,7 +67,8 @@ def register_train(subparsers) -> None:
 
 
 def run_train(a: argparse.Namespace) -> int:
-    from .trainer import TrainConfig, Trainer, load_checkpoint
+    from .checkpoint import load_checkpoint
+    from .trainer import TrainConfig, Trainer
     if a.resume:
         cfg = load_checkpoint(a.resume)["config"]
         if a.output and a.output != cfg.out:  # another file than the run's own: not replaced silently

@@ -36,9 +36,10 @@ class TrainConfig:
     batch_size: int = 4                    # crops per step
     iterations: int = 2000                 # optimiser steps in total
     lr: float = 1e-3                       # Adam learning rate (Johnson et al.)
-    out_lr_scale: float = 0.01             # the output conv's lr relative to lr. Johnson's lr 1e-3 was tuned for
-                                           # a net emitting 0-255 images; ours emits [0,1], so the same
-                                           # weight step moves pixels 255x further (blobs, collapse)
+    out_lr_scale: float = 0.01             # the output layer's lr (net.output_parameters(), objective.adam) relative
+                                           # to lr. Johnson's lr 1e-3 was tuned for a net emitting 0-255 images;
+                                           # ours emits [0,1], so the same weight step moves pixels 255x further
+                                           # (blobs, collapse)
     content_weight: float = 1.0            # weight of the relu2_2 feature MSE
     style_weight: float = 1e5              # weight of the summed Gram MSEs (Grams / (C*H*W))
     style_balance: float = 10.0            # >0: per painting, style weight = this / (style loss of plain
@@ -66,6 +67,10 @@ class TrainConfig:
                                            # flows where y leaves [0,1], so saturated blobs grow there
     channels_last: bool = True             # NHWC net and VGG: ~18% faster fp32 steps on a 2-core AVX2 CPU
     blob_weight: float = 0.0               # >0: losses.flat_blob (no colour blobs over flat areas of the photo)
+    fill_weight: float = 0.0               # >0: losses.flat_fill (no region painted one flat colour: the
+                                           # inside of a droplet; a painting has paint texture everywhere)
+    consistency_weight: float = 0.0        # >0: losses.colour_consistency (no flat blob of a colour the rest of
+                                           # the frame does not paint for the same photo colour: droplets)
     lattice_weight: float = 0.0            # >0: losses.lattice (no texture repeating every 2/4/8 px: the period
                                            # of the net's two stride-2 stages and VGG's poolings)
     style_warmup: int = 0                  # steps over which the style weight ramps up linearly from 0:

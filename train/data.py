@@ -1,4 +1,5 @@
-"""Training images: any folder of photos (recursive; COCO train2014 works as is) and paintings."""
+"""Training images: any folder of photos (recursive; COCO train2014 works as is) and paintings; for
+distillation, (photo, teacher output) pairs and aligned crops of them."""
 from __future__ import annotations
 
 import os
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from fstvideo.errors import FstError
 from fstvideo.mediabase import describe
+from fstvideo.model import StyleNet
 
 EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -137,3 +140,40 @@ class PhotoCrops:
 
     def set_state(self, s: list) -> None:
         self.rng.setstate((s[0], tuple(s[1]), s[2]))
+
+
+@torch.inference_mode()
+def teacher_pairs(teacher: StyleNet, photos: list[Path], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side."""
+    pairs = []
+    for p in photos:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            s = size / max(im.size)
+            w, h = (max(16, round(im.size[0] * s / 4) * 4), max(16, round(im.size[1] * s / 4) * 4))
+            x = to_chw(im.resize((w, h), Image.LANCZOS))
+        pairs.append((x, teacher(x[None]).clamp(0, 1)[0]))
+    return pairs
+
+
+def pair_crops(pairs_by_style, crop: int, n: int, rng: random.Random, slot_weights: list[float] | None = None):
+    """``n`` random aligned ``crop`` x ``crop`` crops of (photo, teacher output) pairs, randomly mirrored:
+    ``nx3xcropxcrop`` photos, the same of outputs, and the slot of each (drawn by ``slot_weights``)."""
+    xs, ys, styles = [], [], []
+    for _ in range(n):
+        s = (rng.randrange(len(pairs_by_style)) if slot_weights is None
+             else rng.choices(range(len(pairs_by_style)), slot_weights)[0])
+        x, y = pairs_by_style[s][rng.randrange(len(pairs_by_style[s]))]
+        h, w = x.shape[1:]
+        c = min(crop, h, w) // 4 * 4
+        top, left = rng.randrange(h - c + 1), rng.randrange(w - c + 1)
+        x, y = x[:, top:top + c, left:left + c], y[:, top:top + c, left:left + c]
+        if c != crop:
+            x = F.interpolate(x[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
+            y = F.interpolate(y[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
+        if rng.random() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        xs.append(x)
+        ys.append(y)
+        styles.append(s)
+    return torch.stack(xs), torch.stack(ys), torch.tensor(styles)

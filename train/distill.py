@@ -29,28 +29,19 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from fstvideo.errors import FstError
 from fstvideo.guided import downscale, guided_upsample
-from fstvideo.model import FAST_CONFIG, NetConfig, TransformerNet
+from fstvideo.model import FAST_CONFIG, NetConfig, build_net
 from fstvideo.stylemeta import painting_of, slot_style_weight, training_config
 from fstvideo.styles import load_style, save_style
 from fstvideo.stylizer import tune_malloc
 
 from . import distributed
-from .data import find_images, load_painting, to_chw
+from .data import find_images, load_painting, pair_crops, teacher_pairs
 from .grow import can_grow, grow
-from .losses import (
-    content_loss,
-    gram,
-    grid_pattern,
-    lowpass_l1,
-    out_of_range,
-    spectral_excess,
-    style_loss,
-    total_variation,
-)
+from .losses import content_loss, gram, grid_pattern, lowpass_l1, spectral_excess, style_loss
+from .objective import Objective, adam
 from .vgg import JOHNSON_STYLE, VGGFeatures
 
 
@@ -100,10 +91,9 @@ class DistillConfig:
     lowpass_weight: float = 0.0        # >0: weight of the L1 between 8x8-block means of the student's and the
                                        # teacher's outputs (losses.lowpass_l1): the teacher's palette and
                                        # tones, with the texture inside each block left to the painting loss
-    out_lr_scale: float = 1.0          # lr of the net's `out` layer relative to lr (as TrainConfig.out_lr_scale:
-                                       # 0.01 with painting_weight, else its pixels move too far per step). With
-                                       # `fine` > 0, `out` is the 1/4 -> 1/2 resolution stage, not the last conv:
-                                       # 0.01 then all but freezes it (1 lets the style loss fall further)
+    out_lr_scale: float = 1.0          # lr of the output layer (the net's output_parameters()) relative to lr,
+                                       # as TrainConfig.out_lr_scale: 0.01 with painting_weight, where pixels
+                                       # against the painting move too far per step otherwise
     vgg_weights: str = ""              # explicit VGG16 weights file (gram/feature/painting weight > 0);
                                        # default: weights.find_vgg
     init: str = ""                     # student style file to start from (same slots; same architecture, or
@@ -130,41 +120,6 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, grad_weight: floa
     for a, b in zip(image_gradients(student), image_gradients(teacher)):
         loss = loss + grad_weight * F.l1_loss(a, b)
     return loss
-
-
-@torch.inference_mode()
-def teacher_pairs(teacher: TransformerNet, photos: list[Path], size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(photo, teacher output) pairs, each 3xHxW in [0,1], photos resized to ``size`` longest side."""
-    pairs = []
-    for p in photos:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            s = size / max(im.size)
-            w, h = (max(16, round(im.size[0] * s / 4) * 4), max(16, round(im.size[1] * s / 4) * 4))
-            x = to_chw(im.resize((w, h), Image.LANCZOS))
-        pairs.append((x, teacher(x[None]).clamp(0, 1)[0]))
-    return pairs
-
-
-def _batch(pairs_by_style, crop: int, n: int, rng: random.Random, slot_weights: list[float] | None = None):
-    xs, ys, styles = [], [], []
-    for _ in range(n):
-        s = (rng.randrange(len(pairs_by_style)) if slot_weights is None
-             else rng.choices(range(len(pairs_by_style)), slot_weights)[0])
-        x, y = pairs_by_style[s][rng.randrange(len(pairs_by_style[s]))]
-        h, w = x.shape[1:]
-        c = min(crop, h, w) // 4 * 4
-        top, left = rng.randrange(h - c + 1), rng.randrange(w - c + 1)
-        x, y = x[:, top:top + c, left:left + c], y[:, top:top + c, left:left + c]
-        if c != crop:
-            x = F.interpolate(x[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
-            y = F.interpolate(y[None], size=(crop, crop), mode="bilinear", align_corners=False)[0]
-        if rng.random() < 0.5:
-            x, y = x.flip(-1), y.flip(-1)
-        xs.append(x)
-        ys.append(y)
-        styles.append(s)
-    return torch.stack(xs), torch.stack(ys), torch.tensor(styles)
 
 
 @torch.no_grad()
@@ -220,7 +175,7 @@ def distill(config: DistillConfig, log=print) -> Path:
             raise DistillError(f"--photo-share must be in [0, 1) (got {config.photo_share})")
         share = [config.photo_share if k == "photo" else (1 - config.photo_share) / (n - 1) for k in names]
     net_config = replace(config.net, n_styles=n)
-    student = TransformerNet(net_config).train()
+    student = build_net(net_config).train()
     if config.crop % student.multiple:
         raise DistillError(f"--crop must be a multiple of {student.multiple} for this architecture (got {config.crop})")
     if config.init:
@@ -233,10 +188,7 @@ def distill(config: DistillConfig, log=print) -> Path:
                                f"{net_config} with slots {tuple(names)} (only widths and fine may grow)")
         else:
             student.load_state_dict(state)
-    out_ids = {id(p) for p in student.out.parameters()}
-    opt = torch.optim.Adam([{"params": [p for p in student.parameters() if id(p) not in out_ids]},
-                            {"params": list(student.out.parameters()), "lr": config.lr * config.out_lr_scale}],
-                           lr=config.lr)
+    opt = adam(student, config.lr, config.out_lr_scale, torch.device("cpu"))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.iterations)
     model = distributed.wrap(student, world, torch.device("cpu"))
     vgg, layers = None, {k: 1.0 for k in JOHNSON_STYLE}
@@ -245,16 +197,14 @@ def distill(config: DistillConfig, log=print) -> Path:
         vgg = VGGFeatures(JOHNSON_STYLE, "vgg16", weights_path=config.vgg_weights or None).to(
             memory_format=torch.channels_last)
         slot_w = torch.tensor(weights)
-    if config.painting_weight > 0:  # the teacher's loss weights (its training config; Johnson's defaults)
-        tcfg = training_config(teachers[0])
-        cw, tw = float(tcfg.get("content_weight", 1.0)), float(tcfg.get("tv_weight", 1.0))
-        rw = float(tcfg.get("range_weight", 100.0))
+    if config.painting_weight > 0:  # the teacher's objective at its weights (its training config)
+        own = Objective.of_teacher(training_config(teachers[0]))
         per_slot = [painting_grams(*src, vgg) if src else None for src in sources]
         zeros = {k: torch.zeros_like(v) for k, v in next(g for g in per_slot if g).items()}  # photo slot: weight 0
         painting = {k: torch.cat([(g or zeros)[k] for g in per_slot]) for k in zeros}  # n x C x C per tap
     history, grams = [], []  # total loss per step; the weighted Gram term per step (gram_weight > 0)
     for step in range(1, config.iterations + 1):
-        x, y, s = (t[rows] for t in _batch(pairs, config.crop, config.batch_size, rng, share))
+        x, y, s = (t[rows] for t in pair_crops(pairs, config.crop, config.batch_size, rng, share))
         mix = F.one_hot(s, n).float()
         if config.student_scale < 1.0:
             small = downscale(x, config.student_scale, student.multiple)
@@ -281,11 +231,10 @@ def distill(config: DistillConfig, log=print) -> Path:
                 loss = loss + config.feature_weight * content_loss(fo["relu2_2"], fy["relu2_2"])
         if config.painting_weight > 0:  # the teacher's own objective, against the photo and the painting
             with torch.no_grad():
-                fx = vgg(x.contiguous(memory_format=torch.channels_last), stop="relu2_2")
-            own = (cw * content_loss(fo["relu2_2"], fx["relu2_2"]) + tw * total_variation(out) + rw * out_of_range(out)
-                   + config.painting_style_scale
-                   * style_loss(fo, {k: v[s] for k, v in painting.items()}, layers, slot_w[s]))
-            loss = loss + config.painting_weight * own
+                fx = vgg(x.contiguous(memory_format=torch.channels_last), stop=own.content_layer)
+            terms = own(out, x, fo, fx, {k: v[s] for k, v in painting.items()}, slot_w[s],
+                        style_scale=config.painting_style_scale)
+            loss = loss + config.painting_weight * terms.total
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,8 +1,8 @@
 """Widen a trained net without changing what it computes (Net2Net, Chen et al. 2016, "Net2Net:
 Accelerating Learning via Knowledge Transfer", here in its simplest, zero-init form).
 
-Used to give a polished fast student more channels and go on training it, instead of distilling a
-wider one from scratch (hours on the 2-core CPU). Only channel counts may differ (``widths`` and
+It gives a polished fast student more channels to go on training, instead of distilling a wider
+one from scratch (hours on the 2-core CPU). Only channel counts may differ (``widths`` and
 ``fine``): every old weight is copied into the leading slice of the wider tensor, every weight that
 reads a new channel is zero, and the new channels' own weights keep their fresh initialisation,
 so the wider net's output equals the old one's until training moves the zeros. Pixel shuffles
@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import torch
 
-from fstvideo.model import NetConfig, TransformerNet
+from fstvideo.model import NetConfig, StyleNet, build_net
 
 
 def can_grow(small: NetConfig, big: NetConfig) -> bool:
@@ -25,14 +25,14 @@ def can_grow(small: NetConfig, big: NetConfig) -> bool:
     return same and wider and (small.fine > 0) == (big.fine > 0)
 
 
-def grow(state: dict[str, torch.Tensor], small: NetConfig, big: NetConfig, seed: int = 0) -> TransformerNet:
+def grow(state: dict[str, torch.Tensor], small: NetConfig, big: NetConfig, seed: int = 0) -> StyleNet:
     """A ``big`` net computing what ``state`` (of a ``small`` net) computes. Raises ValueError when
     ``big`` is not ``small`` widened (:func:`can_grow`)."""
     if not can_grow(small, big):
         raise ValueError(f"cannot grow {small} into {big}: only widths and fine may grow")
     with torch.random.fork_rng():  # the new channels' init is seeded; the caller's RNG state is left alone
         torch.manual_seed(seed)
-        net = TransformerNet(big)
+        net = build_net(big)
     new = net.state_dict()
     for key, old in state.items():
         t = new[key].clone()

@@ -120,6 +120,53 @@ def flat_blob(y: torch.Tensor, x: torch.Tensor, block: int = 8, tau: float = 0.0
     return (flat * F.relu(_grad_mag(ly) - _grad_mag(lx))).mean()
 
 
+def colour_consistency(y: torch.Tensor, x: torch.Tensor, cell: int = 16, bandwidth: float = 0.05,
+                       exclude: float = 3.0, margin: float = 0.08) -> torch.Tensor:
+    """Low-frequency colour of the output ``y`` that the rest of the image does not predict from
+    the photo ``x``: both ``BxCxHxW`` in [0,1] -> scalar ([0,1] units per ``cell`` px cell).
+
+    Per image, ``cell`` x ``cell`` cells: each cell's output colour is predicted by a Gaussian
+    kernel regression (``bandwidth``) on the photo cells' colour and contrast (luma std), over the
+    cells more than ``exclude`` cells away (a blob must not predict itself). The excess of the
+    absolute error over ``margin`` counts, weighted by the support of the prediction. A style
+    maps the same local photo to the same local paint; an instance-norm "droplet" (a flat blob of
+    another colour, Karras et al. 2020 sec. 2) breaks that, while strokes finer than a cell and
+    colour changes the photo itself has cost nothing. ~0 for ``y == x`` (smoothing error only).
+    """
+    b = y.shape[0]
+    ly = F.avg_pool2d(y.float(), cell)
+    lx = F.avg_pool2d(x.float(), cell)
+    g = x.float().mean(1, keepdim=True)
+    sd = (F.avg_pool2d(g * g, cell) - F.avg_pool2d(g, cell).pow(2)).clamp(min=0).add(1e-8).sqrt()
+    h, w = ly.shape[2:]
+    feat = torch.cat([lx, sd], 1).flatten(2).transpose(1, 2)           # B x N x 4
+    val = ly.flatten(2).transpose(1, 2)                                 # B x N x 3
+    pos = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1)
+    pos = pos.reshape(-1, 2).float().to(y.device)
+    far = (torch.cdist(pos, pos) > exclude).float()                     # N x N
+    k = torch.exp(-torch.cdist(feat, feat).pow(2) / (2 * bandwidth ** 2)) * far
+    mass = k.sum(-1, keepdim=True)                                      # B x N x 1
+    pred = k @ val / (mass + 1e-6)
+    support = mass / (mass + 1.0)
+    err = F.relu((val - pred).abs() - margin)
+    return (support * err).sum(-1).sum() / (b * h * w)
+
+
+def flat_fill(y: torch.Tensor, cell: int = 8, tau: float = 0.02) -> torch.Tensor:
+    """How far the output ``y`` (``BxCxHxW`` in [0,1]) falls below ``tau`` of local contrast, per
+    ``cell`` x ``cell`` cell -> scalar ([0,1] units).
+
+    The per-cell std (the largest over channels) under ``tau`` (5 levels) counts: a painting has
+    paint texture everywhere, while a feed-forward net can fill a region with one flat colour (a
+    blob with a halo, the "droplet" of instance-norm generators, Karras et al. 2020 sec. 2) that a
+    Gram loss matched on the whole image barely notices. 0 when every cell has contrast >= tau.
+    """
+    y = y.float()
+    m = F.avg_pool2d(y, cell)
+    sd = (F.avg_pool2d(y * y, cell) - m * m).clamp(min=0).add(1e-8).sqrt().amax(1)
+    return F.relu(tau - sd).mean()
+
+
 def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8)) -> torch.Tensor:
     """How much ``BxCxHxW`` matches itself shifted by p px better than by p-1 and p+1 px, summed
     over ``periods`` -> scalar ([0,1] units, 0 for natural images).

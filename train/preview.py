@@ -138,8 +138,8 @@ def _save(img: Image.Image, out: Path) -> Path:
 
 def curves(out: Path) -> Path | None:
     from .bundled import bundled_config
+    from .checkpoint import load_checkpoint
     from .plots import plot_history
-    from .trainer import load_checkpoint
     hist = []
     for n in BUNDLED:  # one curve per one-painting run (its bundled run_dir), drawn side by side
         ck = Path(bundled_config(n, 0).run_dir) / "checkpoint.pt"

@@ -1,15 +1,13 @@
 """Training loop for feed-forward style networks (Johnson et al. 2016, "Perceptual Losses for
 Real-Time Style Transfer and Super-Resolution"), with N>1 paintings trained as one conditional
 instance norm model (Dumoulin et al. 2017, "A Learned Representation for Artistic Style").
-
-Checkpoints hold only tensors, numbers, strings and lists (``torch.load(weights_only=True)``
-reads them); the config travels as JSON. Every file is written to a temp file and renamed.
+What it minimises and how it steps: ``train/objective.py``. Every file is written to a temp file
+and renamed (checkpoints: ``train/checkpoint.py``).
 """
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -19,40 +17,18 @@ import torch
 import torch.nn.functional as F
 
 from fstvideo.interrupt import held
-from fstvideo.model import TransformerNet
+from fstvideo.model import StyleNet, build_net
 from fstvideo.styles import save_style
 from fstvideo.stylizer import pick_device as stylizer_device
 from fstvideo.stylizer import tune_malloc
 
 from . import distributed, losses
+from .checkpoint import atomic_torch_save, load_checkpoint
 from .config import PHOTO_SLOT, TrainConfig, TrainError, painting_credit  # noqa: F401 (re-exported)
 from .data import PhotoCrops, load_painting
-from .plots import plot_history
+from .objective import Objective, adam
+from .plots import plot_history, sample_sheet
 from .vgg import VGGFeatures
-
-
-def _atomic_torch_save(obj, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=dest.suffix, dir=dest.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Checkpoint dict (weights-only unpickling: tensors, numbers, strings, lists, dicts)."""
-    try:
-        ck = torch.load(str(path), map_location="cpu", weights_only=True)
-        ck["config"] = TrainConfig.from_dict(json.loads(ck["config"]))
-    except FileNotFoundError:
-        raise TrainError(f"checkpoint not found: {path}") from None
-    except Exception as e:
-        raise TrainError(f"{path}: not a fstvideo training checkpoint ({str(e).splitlines()[0][:100]})") from None
-    return ck
 
 
 def _cpu_bf16() -> bool:
@@ -105,7 +81,7 @@ class Trainer:
         if self.device.type == "cpu":
             tune_malloc()  # no page faults per op (fstvideo.stylizer.tune_malloc)
         torch.manual_seed(c.seed)
-        self.net = TransformerNet(c.net).to(self.device).train()
+        self.net = build_net(c.net).to(self.device).train()
         if c.init and ck is None:
             from fstvideo.styles import load_style
             init = load_style(c.init)
@@ -114,16 +90,10 @@ class Trainer:
             self.net.load_state_dict({k: v.float() for k, v in init.state.items()})
         if c.channels_last:  # before the optimiser and any checkpoint state: one layout throughout
             self.net = self.net.to(memory_format=torch.channels_last)
-        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        params = list(self.net.parameters())
-        if c.out_lr_scale != 1.0:  # else one group, as in checkpoints saved without the field
-            out_ids = {id(p) for p in self.net.out.parameters()}
-            params = [{"params": [p for p in params if id(p) not in out_ids]},
-                      {"params": list(self.net.out.parameters()), "lr": c.lr * c.out_lr_scale}]
-        self.opt = torch.optim.Adam(params, lr=c.lr, **fused)
+        self.opt = adam(self.net, c.lr, c.out_lr_scale, self.device)
         self.data = PhotoCrops(c.data, c.image_size, seed=c.seed)
-        layers = dict(c.style_layers)
-        self.layer_weights = layers
+        self.objective = Objective.of(c)
+        self.layer_weights = layers = self.objective.layer_weights
         self.vgg = VGGFeatures(tuple(layers) + (c.content_layer,), "vgg16", state=vgg_state,
                                weights_path=c.vgg_weights or None).to(self.device)
         if c.channels_last:
@@ -193,19 +163,11 @@ class Trainer:
             fy = self.vgg(y.clamp(0, 1) if c.clamp_vgg_input else y)
             with torch.no_grad():
                 fx = self.vgg(x, stop=c.content_layer)
-        content = losses.content_loss(fy[c.content_layer], fx[c.content_layer])
         targets = {k: v[idx.to(self.device)] for k, v in self.targets.items()}
-        # Weighted style loss (per-painting weights); ramped up over the warm-up steps.
-        style = losses.style_loss(fy, targets, self.layer_weights, self.style_w[idx].to(self.device))
-        tv = losses.total_variation(y.float())
+        # Per-painting style weights; the style term ramps up over the warm-up steps.
         ramp = min(1.0, self.step / c.style_warmup) if c.style_warmup else 1.0
-        total = c.content_weight * content + ramp * style + c.tv_weight * tv
-        if c.range_weight:
-            total = total + c.range_weight * losses.out_of_range(y)
-        if c.blob_weight:
-            total = total + c.blob_weight * losses.flat_blob(y, x)
-        if c.lattice_weight:
-            total = total + c.lattice_weight * losses.lattice(y)
+        content, style, tv, total = self.objective(y, x, fy, fx, targets, self.style_w[idx].to(self.device),
+                                                   style_scale=ramp)
         stab = torch.zeros(())
         if c.stability_weight > 0:
             noise = torch.randn((c.batch_size, *x.shape[1:]), generator=self.gen)[self.rows] * c.stability_sigma
@@ -231,7 +193,7 @@ class Trainer:
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
         path = path or Path(self.config.run_dir) / "checkpoint.pt"
-        _atomic_torch_save({
+        atomic_torch_save({
             "format": "fstvideo-train-checkpoint", "step": self.step, "elapsed": self.elapsed,
             "config": json.dumps(self.config.to_dict()), "net": self.net.state_dict(),
             "opt": self.opt.state_dict(), "history": self.history, "data_rng": self.data.state(),
@@ -241,23 +203,8 @@ class Trainer:
     @torch.no_grad()
     def save_sample(self, path: Path | None = None) -> Path:
         """PNG: per row one photo | its stylization in each style."""
-        from PIL import Image
-        self.net.eval()
-        n = self.config.net.n_styles
-        rows = []
-        for x in self.fixed:
-            x = x[None].to(self.device)
-            outs = [x] + [self.net(x, F.one_hot(torch.tensor([i]), n).float().to(self.device)).clamp(0, 1)
-                          for i in range(n)]
-            rows.append(torch.cat(outs, dim=3))
-        self.net.train()
-        img = (torch.cat(rows, dim=2)[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype("uint8")
         path = path or Path(self.config.run_dir) / f"sample-{self.step:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".tmp-" + path.name)
-        Image.fromarray(img).save(tmp, format="PNG")
-        os.replace(tmp, path)
-        return path
+        return sample_sheet(self.net, self.fixed, path)
 
     def save_loss_curve(self, path: Path | None = None) -> Path | None:
         if not self.history:
@@ -323,7 +270,7 @@ class Trainer:
         return self.export()
 
 
-def pretrain_identity(net: TransformerNet, data: PhotoCrops, steps: int, batch_size: int = 4,
+def pretrain_identity(net: StyleNet, data: PhotoCrops, steps: int, batch_size: int = 4,
                       lr: float = 2e-3, log: Callable[[int, float], None] | None = None) -> float:
     """Teach ``net`` to reproduce its input (pixel MSE): a cheap warm start (no VGG) so that
     style training begins from a net that already keeps the content. Returns the last MSE."""

@@ -1,5 +1,6 @@
 """Image measures that see what the training loss cannot: a lattice locked to the pixel grid, a
-colour blob over flat areas, and texture with the colour taken out. Pure functions on
+colour blob over flat areas, droplets (flat fills of paint the photo does not explain), and
+texture with the colour taken out. Pure functions on
 ``1x3xHxW`` float RGB in [0, 1] (``fstvideo.frames``); lower is better for all three.
 
 The VGG style loss is also the training loss, and its Gram matrices are dominated by colour: a
@@ -68,6 +69,45 @@ def blob_score(out: torch.Tensor, photo: torch.Tensor, cell: int = 32, flat: flo
         return float("nan")
     # the output's change beyond the photo's own: 0 for the photo itself
     return float(((ox - px).clamp(min=0)[mx].sum() + (oy - py).clamp(min=0)[my].sum()) / n)
+
+
+def _local_std(x: torch.Tensor, cell: int) -> torch.Tensor:
+    """``BxCxHxW`` in [0,1] -> ``BxCx(H/cell)x(W/cell)``: the std of each cell, in 8-bit levels."""
+    m = F.avg_pool2d(x, cell)
+    return (F.avg_pool2d(x * x, cell) - m * m).clamp(min=0).sqrt() * 255
+
+
+def droplet_score(out: torch.Tensor, photo: torch.Tensor, cell: int = 8, bandwidth: float = 8.0,
+                  exclude: int = 6, flat: float = 3.0, off: float = 20.0, texture: float = 4.0) -> float:
+    """Percent of the frame covered by droplets: flat fills of paint that the photo does not explain.
+
+    A pixel (in ``cell``/2 px cells) belongs to a droplet when the output is flat there (std <
+    ``flat`` levels) and either its colour is off by more than ``off`` levels from what the same
+    photo colour and contrast get elsewhere in the frame (a Gaussian kernel regression over
+    ``cell`` px cells, ``bandwidth`` levels, skipping cells closer than ``exclude`` cells, so a
+    blob cannot explain itself) or it erased the photo's texture (photo std > output std +
+    ``texture`` levels); isolated cells do not count (at least 6 of each 3x3 neighbourhood).
+    An instance-norm net paints such blobs (Karras et al. 2020, sec. 2) in a colour of the
+    painting over skies and lawns; brush strokes are not flat and the photo's own flat areas
+    keep a consistent colour, so a clean output scores ~0 and the photo itself 0.
+    ``out``, ``photo``: ``1x3xHxW`` in [0, 1], same size, sides >= ``cell``.
+    """
+    h, w = out.shape[2] // cell * cell, out.shape[3] // cell * cell
+    out, photo = out[..., :h, :w].float(), photo[..., :h, :w].float()
+    g = luma(photo)
+    feat = torch.cat([F.avg_pool2d(photo, cell) * 255, _local_std(g, cell)], 1).flatten(2)[0].T  # N x 4
+    val = (F.avg_pool2d(out, cell) * 255).flatten(2)[0].T                                       # N x 3
+    yy, xx = torch.meshgrid(torch.arange(h // cell), torch.arange(w // cell), indexing="ij")
+    pos = torch.stack([yy, xx], -1).reshape(-1, 2).float()
+    k = torch.exp(-torch.cdist(feat, feat).pow(2) / (2 * bandwidth ** 2))
+    k[torch.cdist(pos, pos) < exclude] = 0
+    mass = k.sum(1)
+    err = (val - k @ val / mass.clamp(min=1e-6)[:, None]).abs().amax(1) * (mass > 2)
+    err = F.interpolate(err.reshape(1, 1, h // cell, w // cell), scale_factor=2, mode="nearest")
+    so, sp = _local_std(out, cell // 2).amax(1, keepdim=True), _local_std(g, cell // 2)
+    cand = ((so < flat) & ((err > off) | (sp > so + texture))).float()
+    coherent = F.avg_pool2d(cand, 3, 1, 1, count_include_pad=False) * 9 >= 6
+    return float((coherent.float() * cand).mean() * 100)
 
 
 def gram_loss(feats: dict[str, torch.Tensor], grams: dict[str, torch.Tensor], layers: tuple[str, ...]) -> float:

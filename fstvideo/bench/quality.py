@@ -4,8 +4,9 @@
   the unstylized photo's own; Gram matrices are dominated by colour, so a tint lowers it;
 - texture: the same loss on grey images at relu2_2/3_3/4_3, which no tint can lower;
 - content: relu2_2 feature MSE to the photo (Johnson et al. 2016's content loss);
-- lattice and blob (``fstvideo.bench.measures``): a grid locked to the pixels, a colour blob
-  over flat areas — failures the training loss does not see.
+- lattice, blob and droplets (``fstvideo.bench.measures``): a grid locked to the pixels, a colour blob
+  over flat areas, flat fills of paint the photo does not explain — failures the training loss
+  does not see.
 
 The image scored is what ``fstvideo convert`` shows (the Stylizer with its defaults), next to
 the same photo stylized by another tool (``--reference``) and optionally Gatys et al. 2015.
@@ -82,7 +83,8 @@ class Scorer:
         return {"style": style, "style_vs_photo": style / M.gram_loss(fp, self.grams, STYLE_LAYERS),
                 "texture": M.gram_loss(self.vgg(M.grey(img)), self.grey_grams, M.TEXTURE_LAYERS),
                 "content": float(self.losses.content_loss(f["relu2_2"], fp["relu2_2"])),
-                "lattice": M.lattice_score(img), "blob": M.blob_score(img, photo)}
+                "lattice": M.lattice_score(img), "blob": M.blob_score(img, photo),
+                "droplets": M.droplet_score(img, photo)}
 
 
 def _tensor(a) -> torch.Tensor:
@@ -153,15 +155,16 @@ def run_quality(a: argparse.Namespace) -> int:
 def _table(name: str, slot: str, rows: list[dict]) -> str:
     lines = [f"quality: {name} [{slot}]; lower is better. style/photo: VGG16 Gram loss to the painting relative to "
              "the photo's own; texture: the same on grey images (relu2_2-4_3); content: relu2_2 MSE to the photo; "
-             "lattice: grid locked to 2/4/8 px (>= 0.03 visible); blob: colour change over flat areas, levels",
+             "lattice: grid locked to 2/4/8 px (>= 0.03 visible); blob: colour change over flat areas, levels; "
+             "drops: % of the frame under flat fills the photo does not explain",
              f"{'photo':14s} {'image':11s} {'style/photo':>11s} {'texture':>9s} {'content':>8s} {'lattice':>8s} "
-             f"{'blob':>6s}"]
+             f"{'blob':>6s} {'drops':>6s}"]
     for r in rows:
         for who in ("unstylized", "ours", "reference", "gatys"):
             if who in r:
                 s = r[who]
                 lines.append(f"{r['photo'][:14]:14s} {who:11s} {s['style_vs_photo']:11.3f} {s['texture']:9.3e} "
-                             f"{s['content']:8.3f} {s['lattice']:8.3f} {s['blob']:6.2f}")
+                             f"{s['content']:8.3f} {s['lattice']:8.3f} {s['blob']:6.2f} {s['droplets']:6.2f}")
     if rows and "reference" in rows[0]:
         lines.append("ours / reference:  style, texture, content")
         for r in rows:
