@@ -227,8 +227,3 @@ def build_net(config: NetConfig = NetConfig()) -> StyleNet:
         from .fastnet import FastNet  # fastnet imports this module's layers
         return FastNet(config)
     return JohnsonNet(config)
-
-
-def TransformerNet(config: NetConfig = NetConfig()) -> StyleNet:
-    """:func:`build_net` under the name ``fstvideo.bench.speed`` calls."""
-    return build_net(config)

@@ -87,12 +87,12 @@ def _style_for(model: str) -> str:
 def _load(spec: str):
     import torch
 
-    from ..model import FAST_CONFIG, NetConfig, TransformerNet
+    from ..model import FAST_CONFIG, NetConfig, build_net
     from ..styles import Style, load_style
     if spec.startswith("random:"):  # no trained file yet: same architecture, random weights
         config = FAST_CONFIG if spec.endswith("fast") else NetConfig()
         torch.manual_seed(0)
-        net = TransformerNet(config)
+        net = build_net(config)
         return Style(name=spec, styles=(spec,), config=config, state=net.state_dict())
     return load_style(spec)
 
