@@ -120,6 +120,13 @@ def flat_blob(y: torch.Tensor, x: torch.Tensor, block: int = 8, tau: float = 0.0
     return (flat * F.relu(_grad_mag(ly) - _grad_mag(lx))).mean()
 
 
+def cell_std(x: torch.Tensor, cell: int, eps: float = 1e-8) -> torch.Tensor:
+    """Std of each ``cell`` x ``cell`` cell, per channel: ``BxCxHxW`` -> ``BxCx(H/cell)x(W/cell)``,
+    in ``x``'s units. ``eps`` inside the square root keeps the gradient finite on flat cells."""
+    m = F.avg_pool2d(x, cell)
+    return (F.avg_pool2d(x * x, cell) - m * m).clamp(min=0).add(eps).sqrt()
+
+
 def colour_consistency(y: torch.Tensor, x: torch.Tensor, cell: int = 16, bandwidth: float = 0.05,
                        exclude: float = 3.0, margin: float = 0.08) -> torch.Tensor:
     """Low-frequency colour of the output ``y`` that the rest of the image does not predict from
@@ -137,7 +144,7 @@ def colour_consistency(y: torch.Tensor, x: torch.Tensor, cell: int = 16, bandwid
     ly = F.avg_pool2d(y.float(), cell)
     lx = F.avg_pool2d(x.float(), cell)
     g = x.float().mean(1, keepdim=True)
-    sd = (F.avg_pool2d(g * g, cell) - F.avg_pool2d(g, cell).pow(2)).clamp(min=0).add(1e-8).sqrt()
+    sd = cell_std(g, cell)
     h, w = ly.shape[2:]
     feat = torch.cat([lx, sd], 1).flatten(2).transpose(1, 2)           # B x N x 4
     val = ly.flatten(2).transpose(1, 2)                                 # B x N x 3
@@ -161,10 +168,7 @@ def flat_fill(y: torch.Tensor, cell: int = 8, tau: float = 0.02) -> torch.Tensor
     blob with a halo, the "droplet" of instance-norm generators, Karras et al. 2020 sec. 2) that a
     Gram loss matched on the whole image barely notices. 0 when every cell has contrast >= tau.
     """
-    y = y.float()
-    m = F.avg_pool2d(y, cell)
-    sd = (F.avg_pool2d(y * y, cell) - m * m).clamp(min=0).add(1e-8).sqrt().amax(1)
-    return F.relu(tau - sd).mean()
+    return F.relu(tau - cell_std(y.float(), cell).amax(1)).mean()
 
 
 def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8)) -> torch.Tensor:

@@ -73,8 +73,8 @@ def blob_score(out: torch.Tensor, photo: torch.Tensor, cell: int = 32, flat: flo
 
 def _local_std(x: torch.Tensor, cell: int) -> torch.Tensor:
     """``BxCxHxW`` in [0,1] -> ``BxCx(H/cell)x(W/cell)``: the std of each cell, in 8-bit levels."""
-    m = F.avg_pool2d(x, cell)
-    return (F.avg_pool2d(x * x, cell) - m * m).clamp(min=0).sqrt() * 255
+    from fstvideo.train.losses import cell_std
+    return cell_std(x, cell, eps=0.0) * 255
 
 
 def droplet_score(out: torch.Tensor, photo: torch.Tensor, cell: int = 8, bandwidth: float = 8.0,
