@@ -15,7 +15,10 @@ from pathlib import Path
 from fstvideo import FstError, MediaError, OptionsError
 from fstvideo.live import add_live_style_args  # argparse options shared with `fstvideo live`
 
-RESOLUTION_CHOICES = {"240p": 240, "360p": 360, "480p": 480, "style": 0, "native": None}
+from .settings import AUTO  # no Qt in settings: --help still works without PyQt6
+
+# auto: 240/360/480p picked while running so the net keeps up with the source's frame rate
+RESOLUTION_CHOICES = {"auto": AUTO, "240p": 240, "360p": 360, "480p": 480, "style": 0, "native": None}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="play a video/GIF file in a loop instead of a camera")
     add_live_style_args(p, smooth_help="temporal smoothing on at start")
     p.add_argument("--resolution", choices=list(RESOLUTION_CHOICES), default=None,
-                   help="processing resolution (default: 240p on CPU, native on CUDA)")
+                   help="processing resolution; auto keeps up with the camera's frame rate "
+                        "(default: auto on CPU, native on CUDA)")
     p.add_argument("--no-mirror", action="store_true", help="don't mirror the camera image")
     p.add_argument("--side-by-side", action="store_true", help="show original | stylized")
     p.add_argument("--virtual-cam", action="store_true",
@@ -63,7 +67,7 @@ def _settings(args: argparse.Namespace):
     if not Path(args.output_dir).is_dir():
         raise OptionsError(f"--output-dir {args.output_dir}: not a folder")
     device = pick_device(StylizerOptions(device=args.device).validate().device)  # bad devices fail here
-    default = None if device.type == "cuda" else 240  # CPU: a modest net size keeps it live
+    default = None if device.type == "cuda" else AUTO  # CPU: the largest net size that stays live
     resolution = RESOLUTION_CHOICES[args.resolution] if args.resolution else default
     spec = args.style or DEFAULT_STYLE
     style = str(resolve_style(spec))  # unknown names fail here, in one line

@@ -9,8 +9,13 @@ import numpy as np
 
 from fstvideo import DEFAULT_STYLE, PHOTO_SLOT
 
-# label, short side px; 0 = the style's own processing size (strokes at the painting's scale)
-RESOLUTIONS = [("240p", 240), ("360p", 360), ("480p", 480), ("style's size", 0), ("native", None)]
+# Settings.resolution for "auto": the worker's AutoResolution (gui/autores.py) picks 240/360/480p
+# per frame so the net keeps up with the source's frame rate. An int, not a string, so the field
+# stays int | None and round-trips through the combo box's item data unchanged.
+AUTO = -1
+# label, short side px; 0 = the style's own processing size (strokes at the painting's scale);
+# auto first: the window's default on a CPU (the R key cycles through them in this order)
+RESOLUTIONS = [("auto", AUTO), ("240p", 240), ("360p", 360), ("480p", 480), ("style's size", 0), ("native", None)]
 
 
 @dataclass(frozen=True)
@@ -23,8 +28,10 @@ class Settings:
     strength: float = 1.0          # 0 = original, 1 = full style
     preserve_color: bool = False   # stylize luminance only, keep the camera's colours
     smooth: bool = False           # flow-guided temporal smoothing (fstvideo.Smoother)
-    resolution: int | None = 240   # processing height (short side, px); None = native. Frames are
-                                   # shrunk to it before the net: display, snapshots and recordings too
+    resolution: int | None = AUTO  # processing height (short side, px); None = native; 0 = the style's
+                                   # size; AUTO (-1) = 240/360/480p picked per frame to keep camera rate.
+                                   # Frames are shrunk to it before the net: display, snapshots and
+                                   # recordings too
     mirror: bool = True            # cameras only: flip left-right, like a mirror
     side_by_side: bool = False     # show original | stylized
     record: str | None = None      # MP4 being recorded (stylized frames, capture timing); None = off
@@ -44,13 +51,17 @@ class FrameStats:
     dropped: int        # frames dropped since the source opened (latest-frame policy)
     style: str          # display name of the style that made this image ("" = none loaded)
     recording: bool     # a recording is running
+    auto: bool = False  # the net size was picked by the auto resolution (Settings.resolution AUTO)
 
 
 def net_size(height: int, width: int, resolution: int | None, style_size: int | None = None) -> int | None:
     """Processing height ``resolution`` (short side, px) -> the longest side to shrink a frame
     to (what Stylizer calls ``max_size``); None when the frame is already that small or
     ``resolution`` is None (native). ``resolution`` 0: the style's processing size
-    ``style_size`` (longest side, px; ``fstvideo.processing_size``), native if it has none."""
+    ``style_size`` (longest side, px; ``fstvideo.processing_size``), native if it has none.
+    AUTO is resolved by the worker first (its AutoResolution's height): it is not a size."""
+    if resolution == AUTO:
+        raise ValueError("resolution AUTO: pass the height the AutoResolution picked")
     short, long = min(height, width), max(height, width)
     if resolution == 0:
         return style_size if style_size and long > style_size else None

@@ -12,8 +12,9 @@ from .settings import FrameStats
 
 
 def stats_text(s: FrameStats) -> str:
-    """One line: '12.3 fps · 85 ms · 1280x720 → net 427x240 · 5 dropped'."""
+    """One line: '12.3 fps · 85 ms · 1280x720 → net 427x240 (auto) · 5 dropped'."""
     net = f" → net {s.net_width}x{s.net_height}" if (s.net_width, s.net_height) != (s.width, s.height) else ""
+    net += " (auto)" if s.auto else ""  # the size the auto resolution picked, which changes by itself
     return (f"{s.fps:.1f} fps · {s.latency_ms:.0f} ms · {s.width}x{s.height}{net}"
             f" · {s.dropped} dropped" + (f" · {s.style}" if s.style else ""))
 

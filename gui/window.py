@@ -27,7 +27,7 @@ SHORTCUTS = [
     ("+ / -", "more / less style strength"),
     ("C", "preserve colour on/off"),
     ("T", "temporal smoothing on/off"),
-    ("R", "processing resolution: 240p, 360p, 480p, the style's size, native"),
+    ("R", "processing resolution: auto, 240p, 360p, 480p, the style's size, native"),
     ("B", "side by side: original | stylized"),
     ("M", "mirror the camera on/off"),
     ("S", "snapshot to PNG"),

@@ -33,8 +33,9 @@ from PyQt6.QtGui import QImage
 
 from fstvideo import CameraSource, FileLoop, FstError, LatestFrame
 
+from .autores import AutoResolution
 from .outputs import Outputs
-from .settings import FrameStats, Settings, net_size
+from .settings import AUTO, FrameStats, Settings, net_size
 from .stylecache import StyleCache
 
 
@@ -77,6 +78,8 @@ class StyleWorker(QThread):
         # Used by the worker thread only:
         self._feed: LatestFrame | None = None
         self._fps: float | None = None  # the source's nominal rate, for the recording's stream
+        self._auto = AutoResolution()   # picks the processing height while Settings.resolution is AUTO
+        self._auto_for: tuple | None = None  # (source generation, style, device) it has measured; None = off
         self._styles = StyleCache(loaded=self.styleLoaded.emit, failed=self.styleFailed.emit,
                                   say=self.message.emit, settle=self._settle)
         self._outputs = Outputs(saved=self.snapshotSaved.emit, say=self.message.emit,
@@ -152,11 +155,14 @@ class StyleWorker(QThread):
             self._feed.source.mirror = s.mirror and isinstance(s.source, int)
             frame, stamp, captured = item
             h, w = frame.shape[:2]
-            m = net_size(h, w, s.resolution, self._styles.processing_size)
+            m = net_size(h, w, self._resolution(s, gen), self._styles.processing_size)
             if m:  # shrink here (INTER_AREA, ~2 ms for 720p) so everything after works at net size
                 scale = m / max(h, w)
                 frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            t0 = time.perf_counter()
             out, name = self._styles.stylize(s, frame)
+            if s.resolution == AUTO:  # the net's (and smoothing's) seconds at this height: the next pick
+                self._auto.update(time.perf_counter() - t0, self._fps, min(h, w))
             shown = np.hstack([frame, out]) if s.side_by_side else out
             self._outputs.write(s, out, shown, stamp, self._fps, unmirror=self._feed.source.mirror)
             now = time.monotonic()
@@ -166,9 +172,23 @@ class StyleWorker(QThread):
             last = now
             stats = FrameStats(fps=fps, latency_ms=(now - captured) * 1000.0, width=w, height=h,
                                net_width=frame.shape[1], net_height=frame.shape[0],
-                               dropped=self._feed.dropped, style=name, recording=self._outputs.recording)
+                               dropped=self._feed.dropped, style=name, recording=self._outputs.recording,
+                               auto=s.resolution == AUTO)
             self._publish(Shown(to_qimage(shown), stats, frame, out))
             self._render_thumbnail()
+
+    def _resolution(self, s: Settings, gen: int) -> int | None:
+        """The processing height for this frame: the setting, or the AutoResolution's pick. That
+        starts over for a new source, style or device, or when auto is chosen again: times
+        measured for another net or frame size say nothing about this one."""
+        if s.resolution != AUTO:
+            self._auto_for = None
+            return s.resolution
+        key = (gen, s.style, s.device)
+        if key != self._auto_for:
+            self._auto_for = key
+            self._auto.reset()
+        return self._auto.height
 
     def _publish(self, shown: Shown) -> None:
         with self._lock:

@@ -3,6 +3,7 @@ camera and tiny random styles (widths 8/16/16, one block) to keep the CPU low.""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any Qt import
 
@@ -18,9 +19,13 @@ from PyQt6.QtCore import Qt  # noqa: E402
 
 from fstvideo import NetConfig, build_net, save_style  # noqa: E402
 from fstvideo.gui import window as window_module  # noqa: E402
+from fstvideo.gui import worker as worker_module  # noqa: E402
 from fstvideo.gui.app import main, register  # noqa: E402
-from fstvideo.gui.settings import Settings  # noqa: E402
+from fstvideo.gui.autores import AutoResolution  # noqa: E402
+from fstvideo.gui.settings import AUTO, Settings  # noqa: E402
+from fstvideo.gui.view import stats_text  # noqa: E402
 from fstvideo.gui.window import StyleWindow  # noqa: E402
+from fstvideo.gui.worker import StyleWorker  # noqa: E402
 from fstvideo.media import open_media, read_image  # noqa: E402
 from fstvideo.stylizer import Stylizer, StylizerOptions  # noqa: E402
 
@@ -48,7 +53,8 @@ def open_window(qtbot, tmp_path, styles, monkeypatch):
     monkeypatch.setattr(window_module, "list_styles", lambda: {"tiny_a": styles[0], "tiny_b": styles[1]})
 
     def make(source, **kw) -> StyleWindow:
-        settings = Settings(source=source, style=styles[0], resolution=None, mirror=False, device="cpu", **kw)
+        kw.setdefault("resolution", None)  # native: the clips are tiny
+        settings = Settings(source=source, style=styles[0], mirror=False, device="cpu", **kw)
         w = StyleWindow(settings, output_dir=tmp_path)
         qtbot.addWidget(w)  # closed (worker joined) after the test
         w.show()
@@ -81,6 +87,34 @@ def test_processing_resolution_shrinks_frames(qtbot, open_window, make_clip):
     assert (w.shown.image.width(), w.shown.image.height()) == (48, 32)
 
 
+def test_auto_resolution_picks_the_net_size(qtbot, open_window, make_clip, monkeypatch):
+    # Steps of 32/48 px so a 96x64 clip has something to pick; it starts at the lowest.
+    monkeypatch.setattr(worker_module, "AutoResolution", lambda: AutoResolution(heights=(32, 48)))
+    w = open_window(str(make_clip("wide.mp4", size=(96, 64))), resolution=AUTO)
+    frames_after(qtbot, w, 1)
+    s = w.shown.stats
+    assert s.auto and (s.width, s.height) == (96, 64) and s.net_height in (32, 48)  # never native 64
+    assert w.shown.output.shape == (s.net_height, s.net_width, 3)
+    assert "→ net" in stats_text(s) and "(auto)" in stats_text(s)
+    assert w.panel.resolution.currentText() == "auto"
+    w.worker.update(resolution=None)
+    qtbot.waitUntil(lambda: not w.shown.stats.auto and w.shown.output.shape == (64, 96, 3), timeout=WAIT)
+
+
+def test_auto_resolution_resets_for_a_new_source_or_style():
+    worker = StyleWorker(Settings(resolution=AUTO))  # not started: _resolution is called by its loop
+    s = worker.settings()
+    assert worker._resolution(s, 1) == 240
+    worker._auto.height = 480  # as if it had climbed
+    assert worker._resolution(s, 1) == 480
+    assert worker._resolution(s, 2) == 240  # a new source
+    worker._auto.height = 480
+    assert worker._resolution(replace(s, style="other"), 2) == 240  # a new style
+    assert worker._resolution(replace(s, resolution=360), 2) == 360
+    worker._auto.height = 480
+    assert worker._resolution(s, 2) == 240  # auto chosen again: measured afresh
+
+
 def test_style_switch_changes_output(qtbot, open_window, clip, styles):
     w = open_window(clip)
     frames_after(qtbot, w, 2)
@@ -108,8 +142,10 @@ def test_keyboard_shortcuts(qtbot, open_window, clip):
     qtbot.keyClick(w.view, Qt.Key.Key_Escape)  # closes the help first
     assert not w.view.help_visible and w.isVisible()
     qtbot.keyClick(w.view, Qt.Key.Key_C)
+    qtbot.keyClick(w.view, Qt.Key.Key_R)  # native is last: R wraps round to auto, then 240p
+    assert w.worker.settings().preserve_color and w.worker.settings().resolution == AUTO
     qtbot.keyClick(w.view, Qt.Key.Key_R)
-    assert w.worker.settings().preserve_color and w.worker.settings().resolution == 240
+    assert w.worker.settings().resolution == 240
     qtbot.keyClick(w.view, Qt.Key.Key_F)
     qtbot.waitUntil(w.isFullScreen, timeout=WAIT)
     assert w.panel.isHidden()
