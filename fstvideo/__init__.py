@@ -3,7 +3,7 @@ live webcam window (Johnson et al. 2016). The public API is what this module exp
 window (``fstvideo.gui``) is built on it alone."""
 from .capture import MICROSECONDS, CameraSource, FileLoop, LatestFrame
 from .errors import FstError, MediaError, OptionsError, StyleError
-from .fastnet import FastNet
+from .fastnet import FastNet, PyramidNet
 from .frames import to_frame, to_frames, to_tensor
 from .media import (
     REALTIME_PRESET,
@@ -40,8 +40,9 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_STYLE", "FAST_CONFIG", "MICROSECONDS", "PHOTO_SLOT", "REALTIME_PRESET", "CameraSource", "ConvertOptions",
     "ConvertResult", "FastNet", "FileLoop", "FrameStylizer", "FstError", "JohnsonNet", "LatestFrame", "MediaError",
-    "MediaInfo", "NetConfig", "OptionsError", "SmoothOptions", "Smoother", "Stamp", "Style", "StyleError", "StyleNet",
-    "Stylizer", "StylizerOptions", "VcamOptions", "VideoOptions", "VirtualCamera", "build_net", "bundled_dir",
+    "MediaInfo", "NetConfig", "OptionsError", "PyramidNet", "SmoothOptions", "Smoother", "Stamp", "Style", "StyleError",
+    "StyleNet", "Stylizer", "StylizerOptions", "VcamOptions", "VideoOptions", "VirtualCamera", "build_net",
+    "bundled_dir",
     "convert", "list_styles", "load_style", "open_media", "open_sink", "pick_device", "probe_kind", "processing_size",
     "read_image", "resolve_fast_style", "resolve_style", "save_style", "to_frame", "to_frames", "to_tensor",
     "trained_scale", "write_image",

@@ -53,6 +53,13 @@ class NetConfig:
                                # pixels of neighbouring 4x4 blocks mix, so no 4-pixel-periodic texture
     stem_kernel: int = 0       # kernel of the first conv (0: outer_kernel); 1 with space 4 is a 4x4-patch
                                # stem (ConvNeXt, Liu et al. 2022): ~15% faster at 640x480
+    # PyramidNet (fstvideo.fastnet) only; skip and the shared fields as FastNet
+    pyramid: bool = False      # True (with shuffle False): the grid-free fast net. Blur + stride-2 convs to 1/8,
+                               # bilinear upsampling with encoder skips back: no pixel shuffle, no patch stem,
+                               # so no texture locked to a 2/4/8-px grid
+    refine: int = 0            # residual blocks (dense 3x3 convs) at 1/4 and at 1/2 resolution after the
+                               # decoder's skips: texture at 4- and 2-px scale, where the 1/8 blocks paint
+                               # only broad strokes. Zero-initialised: a net starts as without them
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,15 +72,18 @@ class NetConfig:
         return NetConfig(**known)
 
 
-# The fast CPU variant (fstvideo.fastnet.FastNet), trained by distillation from the full model
-# (train/distill.py); see docs/fast_variant.md. Space-to-depth by 4 with a 1x1 patch stem, so every
-# conv but the output stage runs at 1/4 or 1/8 resolution, on the frame at full size (running a net
-# at half size and guided-upsampling back blurs the texture: the guided filter averages over
-# 10x10-pixel windows); a depthwise-separable output stage at 1/2 resolution (no 4-pixel-periodic
-# mesh) and a full-resolution 1x1 skip from the input (sharp edges). 640x480 on a 2-core AVX2 CPU:
-# 20-38 ms per frame eager. Files record their own NetConfig, so files with other settings still load.
-FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
-                        stem_kernel=1, fine=16, skip=True)
+# The fast CPU variant (fstvideo.fastnet.PyramidNet), trained by distillation from the full models
+# (train/distill.py); see docs/fast_variant.md. Every learned conv below full resolution (blur +
+# stride-2 convs to 1/8, three depthwise-separable residual blocks there, bilinear decoder with
+# encoder skips, the output conv run as its four phases at 1/2), a full-resolution 1x1 skip from the
+# input (sharp edges), nothing locked to the pixel grid. Files record their own NetConfig, so the
+# earlier pixel-shuffle files (FastNet: shuffle=True, space=4, fine=16) still load.
+FAST_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, pyramid=True, skip=True,
+                        refine=1)
+# The earlier fast net (fstvideo.fastnet.FastNet): a 4x4 patch stem and pixel-shuffle output, ~15%
+# faster, but its texture locks to a 4/8-px grid (bench quality's lattice 0.1-0.75 on held-out frames)
+SHUFFLE_CONFIG = NetConfig(widths=(16, 32, 64), blocks=3, outer_kernel=3, depthwise=True, shuffle=True, space=4,
+                           stem_kernel=1, fine=16, skip=True)
 
 
 class CondInstanceNorm(nn.Module):
@@ -185,8 +195,8 @@ class JohnsonNet(StyleNet):
     multiple = 4
 
     def __init__(self, config: NetConfig = NetConfig()):
-        if config.shuffle:
-            raise ValueError("a shuffle (fast) architecture is a FastNet: use build_net")
+        if config.shuffle or config.pyramid:
+            raise ValueError("a fast (shuffle or pyramid) architecture: use build_net")
         super().__init__(config)
         c1, c2, c3 = config.widths
         n, k = config.n_styles, config.outer_kernel
@@ -221,9 +231,10 @@ class JohnsonNet(StyleNet):
 
 
 def build_net(config: NetConfig = NetConfig()) -> StyleNet:
-    """The net ``config`` describes, freshly initialised: a :class:`~fstvideo.fastnet.FastNet` when
-    ``config.shuffle``, else a :class:`JohnsonNet`. Load a style file's weights into it."""
-    if config.shuffle:
-        from .fastnet import FastNet  # fastnet imports this module's layers
-        return FastNet(config)
+    """The net ``config`` describes, freshly initialised: a :class:`~fstvideo.fastnet.PyramidNet`
+    when ``config.pyramid``, a :class:`~fstvideo.fastnet.FastNet` when ``config.shuffle``, else a
+    :class:`JohnsonNet`. Load a style file's weights into it."""
+    if config.shuffle or config.pyramid:
+        from .fastnet import FastNet, PyramidNet  # fastnet imports this module's layers
+        return PyramidNet(config) if config.pyramid else FastNet(config)
     return JohnsonNet(config)

@@ -135,9 +135,9 @@ def test_extract_slots_of_the_shuffle_net(tmp_path):
     # Every conditional norm is sliced, including the pixel-shuffle net's up_norm.
     from dataclasses import replace
 
-    from fstvideo.model import FAST_CONFIG
+    from fstvideo.model import SHUFFLE_CONFIG
     torch.manual_seed(0)
-    net = build_net(replace(FAST_CONFIG, n_styles=3))
+    net = build_net(replace(SHUFFLE_CONFIG, n_styles=3))
     for m in net.modules():
         if type(m).__name__ == "CondInstanceNorm":
             m.weight.data.normal_(1, 0.5)

@@ -31,9 +31,10 @@ def test_average_styles_known_answers(tmp_path):
 def test_polish_recipe_reads_as_run():
     # A stage starts from the previous stage's file unless it names one (0: the extracted file).
     assert _stage_words(POLISH_STAGES["starry_night"]) == \
-        "2000 steps at style weight x1 then 600 steps at style weight x2"
-    assert _stage_words(POLISH_STAGES["composition_vii"]) == \
-        "300 steps at style weight x1 and, from the extracted file, 300 steps at style weight x2"
+        "300 steps at style weight x3 then 300 steps at style weight x6"
+    two = ({"iterations": 300, "lr": 5e-4}, {"iterations": 200, "painting_style_scale": 2.0, "init": 0})
+    assert _stage_words(two) == \
+        "300 steps at style weight x1 and, from the extracted file, 200 steps at style weight x2"
     for name, stages in POLISH_STAGES.items():
         assert all(0 <= st.get("init", k) <= k for k, st in enumerate(stages)), name
         assert 0 < POLISH_AVERAGE.get(name, 1.0) <= 1.0

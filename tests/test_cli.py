@@ -321,3 +321,22 @@ def test_convert_opens_the_input_once_and_compiles_only_where_it_pays(make_clip,
     assert compile_pays(forced, info("video", 10)) and not compile_pays(off, info("video", None))
     assert not any(compile_pays(r, info("image", 1)) for r in (fast, forced, off))
     assert not compile_pays(forced, None)  # an image on stdin
+
+
+def test_every_help_page_renders(capsys):
+    # argparse formats help strings with %: a bare "%" in one breaks `-h` of its parent
+    import argparse
+
+    from fstvideo.cli import build_parser
+
+    def walk(parser, prefix):
+        yield prefix
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, prefix + [name])
+    for argv in walk(build_parser(), []):
+        with pytest.raises(SystemExit) as e:
+            build_parser().parse_args(argv + ["-h"])
+        assert e.value.code == 0, argv
+    assert "usage" in capsys.readouterr().out

@@ -111,8 +111,8 @@ def test_distill_photo_slot_targets_the_photo(tmp_path, monkeypatch):
 def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     # student_scale 0.5: the student sees half-size crops and its guided-upsampled output is scored
     # at full size; gram_weight adds a VGG16 (random weights here) texture term, feature_weight a
-    # relu2_2 term against the teacher's output, lattice_weight and spectral_weight penalties on
-    # periodic patterns; init resumes a student.
+    # relu2_2 term against the teacher's output, lattice_weight, spectral_weight and hatch_weight
+    # penalties on periodic patterns; init resumes a student.
     from fstvideo.train import distill as d
     photos = copy_photos(tmp_path, 2)
     random_vgg(tmp_path / "vgg.safetensors")
@@ -126,13 +126,14 @@ def test_distill_through_the_fast_path_with_a_gram_loss(tmp_path, monkeypatch):
     cfg = DistillConfig(teachers=(teacher,), data=str(photos), out=str(tmp_path / "s.safetensors"), net=student_net,
                         teacher_size=48, crop=32, batch_size=2, iterations=4, student_scale=0.5,
                         gram_weight=1.0, feature_weight=0.5, lattice_weight=100.0, spectral_weight=1.0,
-                        vgg_weights=str(tmp_path / "vgg.safetensors"))
+                        hatch_weight=10.0, vgg_weights=str(tmp_path / "vgg.safetensors"))
     first = load_style(d.distill(cfg, log=lambda line: None))
     assert (2, 3, 16, 16) in seen and (2, 3, 32, 32) not in seen  # the student only ran at half size
     assert first.meta["training"]["distill"]["gram_weight"] == 1.0
     assert first.meta["training"]["distill"]["feature_weight"] == 0.5
     assert first.meta["training"]["distill"]["lattice_weight"] == 100.0
     assert first.meta["training"]["distill"]["spectral_weight"] == 1.0
+    assert first.meta["training"]["distill"]["hatch_weight"] == 10.0
     again = d.distill(DistillConfig(**{**cfg.__dict__, "init": str(first.path), "iterations": 1,
                                        "out": str(tmp_path / "s2.safetensors")}), log=lambda line: None)
     assert load_style(again).styles == first.styles

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from fstvideo import build_net, load_style, save_style
-from fstvideo.model import FAST_CONFIG
+from fstvideo.model import SHUFFLE_CONFIG
 from fstvideo.train.grow import can_grow, grow
 
-SMALL = replace(FAST_CONFIG, widths=(8, 8, 16), n_styles=2, fine=4)
+SMALL = replace(SHUFFLE_CONFIG, widths=(8, 8, 16), n_styles=2, fine=4)
 
 
 @pytest.mark.parametrize("big", [replace(SMALL, fine=8), replace(SMALL, widths=(8, 12, 16)),

@@ -114,3 +114,16 @@ def test_lattice_loss_zero_for_photo_positive_for_grid():
     y = (x + grid).requires_grad_()
     losses.lattice(y).backward()  # differentiable: a training term
     assert y.grad is not None and float(y.grad.abs().sum()) > 0
+
+
+def test_relative_lattice_loss_ignores_the_hatch_contrast():
+    # relative: each dip over its neighbours' mean difference, so a faint hatch counts for more
+    # than its contrast (the absolute loss grows ~9x from 2 to 8 levels of hatch, this ~4x)
+    x = smooth_field()
+    yy, xx = torch.meshgrid(torch.arange(128), torch.arange(160), indexing="ij")
+    grid = ((yy % 4 == 0) | (xx % 4 == 0)).float()
+    faint, bold = 0.5 * x + 0.02 * grid, 0.5 * x + 0.08 * grid
+    absolute = float(losses.lattice(bold)) / float(losses.lattice(faint))
+    rel_faint, rel_bold = float(losses.lattice(faint, relative=True)), float(losses.lattice(bold, relative=True))
+    assert rel_faint > 0.1 and rel_bold / rel_faint < 0.6 * absolute
+    assert float(losses.lattice(0.5 * x, relative=True)) < 0.1 * rel_faint

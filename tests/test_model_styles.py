@@ -35,9 +35,9 @@ def conv_input_widths(net: torch.nn.Module, x: torch.Tensor) -> list[int]:
 
 def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
     # The fast CPU architecture: space-to-depth in, pixel shuffle out; every conv below full size.
-    from fstvideo.model import FAST_CONFIG
-    assert FAST_CONFIG.shuffle
-    net = build_net(replace(FAST_CONFIG, n_styles=2)).eval()
+    from fstvideo.model import SHUFFLE_CONFIG
+    assert SHUFFLE_CONFIG.shuffle
+    net = build_net(replace(SHUFFLE_CONFIG, n_styles=2)).eval()
     x = torch.rand(2, 3, 24, 40)
     y = net(x)
     assert y.shape == x.shape
@@ -45,7 +45,7 @@ def test_shuffle_net_shapes_round_trip_and_no_full_res_conv(tmp_path):
     assert max(conv_input_widths(net, x)) <= 40 // 2 + 2
     p = save_style(tmp_path / "f.safetensors", net, "f", styles=["a", "b"])
     st = load_style(p)
-    assert st.config == replace(FAST_CONFIG, n_styles=2)
+    assert st.config == replace(SHUFFLE_CONFIG, n_styles=2)
     assert torch.allclose(st.build()(x, torch.tensor([0.0, 1.0])), net.half().float()(x, torch.tensor([0.0, 1.0])),
                           atol=1e-5)
 
@@ -182,29 +182,32 @@ def test_unknown_style_lists_known():
 
 
 def test_build_net_picks_the_class_and_names_the_output_layer():
-    # One entry point: shuffle -> FastNet, else JohnsonNet; each names the layer that emits the image.
-    from fstvideo import FAST_CONFIG, FastNet, JohnsonNet
+    # One entry point: pyramid -> PyramidNet, shuffle -> FastNet, else JohnsonNet; each names the
+    # layer that emits the image.
+    from fstvideo import FAST_CONFIG, FastNet, JohnsonNet, PyramidNet
+    from fstvideo.model import SHUFFLE_CONFIG
+    assert isinstance(build_net(FAST_CONFIG), PyramidNet)
     johnson = build_net(TINY)
     assert isinstance(johnson, JohnsonNet) and johnson.multiple == 4
     assert [id(p) for p in johnson.output_parameters()] == [id(p) for p in johnson.out.parameters()]
-    fast = build_net(replace(FAST_CONFIG, n_styles=2))
+    fast = build_net(replace(SHUFFLE_CONFIG, n_styles=2))
     assert isinstance(fast, FastNet) and fast.multiple == 8
     assert fast.fine_out is not None  # with the fine stage, `out` is the 1/4 -> 1/2 stage, not the last conv
     assert [id(p) for p in fast.output_parameters()] == [id(p) for p in fast.fine_out.parameters()]
     assert fast.output_parameters()[-1].shape == (3 * 2 ** 2,)  # bias of the conv pixel-shuffled to RGB
-    plain = build_net(replace(FAST_CONFIG, fine=0))
+    plain = build_net(replace(SHUFFLE_CONFIG, fine=0))
     assert [id(p) for p in plain.output_parameters()] == [id(p) for p in plain.out.parameters()]
     with pytest.raises(ValueError):
-        JohnsonNet(FAST_CONFIG)
+        JohnsonNet(SHUFFLE_CONFIG)
     with pytest.raises(ValueError):
         FastNet(TINY)
     with pytest.raises(ValueError, match="smooth"):
-        build_net(replace(FAST_CONFIG, smooth=True))
+        build_net(replace(SHUFFLE_CONFIG, smooth=True))
 
 
 def test_bundled_files_build_their_own_class():
     # Every bundled file's arch builds the class it was made with, with exactly its tensors.
-    from fstvideo import FastNet, JohnsonNet, list_styles
+    from fstvideo import FastNet, JohnsonNet, PyramidNet, list_styles
     from fstvideo.styles import bundled_dir
     files = [p for p in list_styles().values() if p.parent == bundled_dir()]
     if not files:
@@ -212,8 +215,80 @@ def test_bundled_files_build_their_own_class():
     for p in files:
         st = load_style(p)
         net = st.build()
-        assert isinstance(net, FastNet if st.config.shuffle else JohnsonNet), p.name
+        kind = PyramidNet if st.config.pyramid else FastNet if st.config.shuffle else JohnsonNet
+        assert isinstance(net, kind), p.name
+        assert st.config.pyramid == p.stem.endswith("_fast"), p.name  # the fast files: no grid
         assert set(net.state_dict()) == set(st.state), p.name
         x = torch.rand(1, 3, 16, 24)
         with torch.no_grad():
             assert net(x).shape == x.shape
+
+
+PYRAMID = NetConfig(widths=(8, 16, 16), blocks=1, outer_kernel=3, depthwise=True, pyramid=True, skip=True)
+
+
+def test_pyramid_layers_are_blur_then_stride_and_bilinear_then_conv():
+    # BlurDown runs blur + stride-2 conv as one wider conv, UpOut runs bilinear x2 + conv as four
+    # phases at the low resolution: both equal the two-step maps away from the borders.
+    import torch.nn.functional as F
+
+    from fstvideo.fastnet import BlurDown, UpOut
+    from fstvideo.model import ConvLayer, _blur
+    torch.manual_seed(0)
+    x, one = torch.rand(1, 5, 16, 24), torch.ones(1)
+    down, plain = BlurDown(5, 4, 3, 1), ConvLayer(5, 4, 3, stride=2)
+    plain.load_state_dict(down.state_dict())
+    assert torch.allclose(down(x, one)[..., 1:-1, 1:-1], plain(_blur(x), one)[..., 1:-1, 1:-1], atol=1e-5)
+    up = UpOut(5, 3)
+    two_step = F.conv2d(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False),
+                        up.conv.weight, up.conv.bias, padding=1)
+    assert up(x).shape == (1, 3, 32, 48)
+    assert torch.allclose(up(x)[..., 2:-2, 2:-2], two_step[..., 2:-2, 2:-2], atol=1e-5)
+
+
+def test_pyramid_net_paints_a_flat_frame_flat_where_the_shuffle_net_paints_a_grid():
+    # Every op of PyramidNet treats all pixel positions alike, so a flat frame stays flat whatever
+    # the weights; a pixel shuffle gives each position in a 4x4 block its own weights: a lattice.
+    from fstvideo.fastnet import FastNet
+    from fstvideo.model import SHUFFLE_CONFIG
+    torch.manual_seed(0)
+    net, flat = build_net(PYRAMID).eval(), torch.full((1, 3, 32, 48), 0.4)
+    for p in net.parameters():
+        p.data.normal_(0, 0.5)
+    assert float(net(flat).detach()[..., 4:-4, 4:-4].std(dim=(2, 3)).max()) < 1e-4
+    shuffle = build_net(SHUFFLE_CONFIG)
+    assert isinstance(shuffle, FastNet)
+    for p in shuffle.parameters():
+        p.data.normal_(0, 0.5)
+    assert float(shuffle.eval()(flat).detach()[..., 4:-4, 4:-4].std(dim=(2, 3)).max()) > 1e-2
+
+
+def test_pyramid_net_shapes_round_trip_and_output_layer(tmp_path):
+    from fstvideo import PyramidNet
+    from fstvideo.stylizer import Stylizer
+    net = build_net(replace(PYRAMID, n_styles=2)).eval()
+    assert isinstance(net, PyramidNet) and net.multiple == 8
+    assert [id(p) for p in net.output_parameters()] == [id(p) for p in net.out.parameters()]
+    x = torch.rand(2, 3, 24, 40)
+    assert net(x).shape == x.shape
+    st = load_style(save_style(tmp_path / "p.safetensors", net, "p", styles=["a", "b"]))
+    assert st.config == replace(PYRAMID, n_styles=2)
+    mix = torch.tensor([0.3, 0.7])
+    assert torch.allclose(st.build()(x, mix), net.half().float()(x, mix), atol=1e-5)
+    frame = np.random.default_rng(0).integers(0, 256, (29, 37, 3), dtype=np.uint8)
+    assert Stylizer(st).__call__(frame).shape == frame.shape  # odd sizes: the Stylizer pads to 8
+    with pytest.raises(ValueError):
+        PyramidNet(TINY)
+
+
+def test_pyramid_refine_blocks_start_as_the_identity():
+    # refine adds residual blocks after the decoder's skips with zero-initialised output scales: a
+    # file without them loads into a net with them (strict=False) and paints the same picture.
+    torch.manual_seed(0)
+    plain = build_net(PYRAMID).eval()
+    refined = build_net(replace(PYRAMID, refine=1)).eval()
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert missing and all(k.startswith("refine.") for k in missing) and not unexpected
+    x = torch.rand(1, 3, 32, 40)
+    with torch.no_grad():
+        assert torch.allclose(refined(x), plain(x), atol=1e-6)

@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from fstvideo.model import FAST_CONFIG, NetConfig, build_net
+from fstvideo.model import FAST_CONFIG, SHUFFLE_CONFIG, NetConfig, build_net
 from fstvideo.train import losses
 from fstvideo.train.config import TrainConfig
 from fstvideo.train.objective import Objective, adam
@@ -12,7 +12,8 @@ from fstvideo.train.objective import Objective, adam
 TINY = NetConfig(widths=(4, 8, 8), blocks=1, outer_kernel=3)
 
 
-@pytest.mark.parametrize("config", [TINY, replace(FAST_CONFIG, widths=(4, 8, 8), fine=4)])
+@pytest.mark.parametrize("config", [TINY, replace(SHUFFLE_CONFIG, widths=(4, 8, 8), fine=4),
+                                    replace(FAST_CONFIG, widths=(4, 8, 8))])
 def test_adam_scales_the_output_layer_only(config):
     net = build_net(config)
     opt = adam(net, 1e-3, 0.01, torch.device("cpu"))

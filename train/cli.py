@@ -274,8 +274,12 @@ def register_distill(subparsers) -> None:
     p.add_argument("--init", default=None, metavar="FILE",
                    help="start from this student style file (with --widths/--fine: widened, same outputs)")
     p.add_argument("--widths", type=int, nargs=3, default=None, metavar=("C1", "C2", "C3"),
-                   help=f"student channels at full (unused), 1/4 and 1/8 resolution (default {FAST_CONFIG.widths})")
+                   help=f"student channels at 1/2, 1/4 and 1/8 resolution (default {FAST_CONFIG.widths}); with "
+                   "--init, pixel-shuffle (FastNet) files only")
     p.add_argument("--fine", type=int, default=None, metavar="C",
-                   help=f"student channels of the 1/2-resolution output stage (default {FAST_CONFIG.fine})")
+                   help="pixel-shuffle (FastNet) students: channels of the 1/2-resolution output stage")
+    p.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
+                   help="default fp32; auto: bf16 autocast on CPUs with native bf16 (~1.7x faster VGG16 "
+                   "steps), else fp32")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.set_defaults(func=run_distill)

@@ -22,7 +22,9 @@ def can_grow(small: NetConfig, big: NetConfig) -> bool:
     """True when ``big`` is ``small`` with the same or more channels at every width (and fine)."""
     same = replace(big, widths=small.widths, fine=small.fine) == small
     wider = all(b >= s for b, s in zip(big.widths, small.widths)) and big.fine >= small.fine
-    return same and wider and (small.fine > 0) == (big.fine > 0)
+    # PyramidNet: its decoder adds encoder features channel by channel; the widening here is
+    # written and tested for the shuffle and Johnson nets only
+    return same and wider and (small.fine > 0) == (big.fine > 0) and not small.pyramid
 
 
 def grow(state: dict[str, torch.Tensor], small: NetConfig, big: NetConfig, seed: int = 0) -> StyleNet:

@@ -171,9 +171,11 @@ def flat_fill(y: torch.Tensor, cell: int = 8, tau: float = 0.02) -> torch.Tensor
     return F.relu(tau - cell_std(y.float(), cell).amax(1)).mean()
 
 
-def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8)) -> torch.Tensor:
+def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8), relative: bool = False) -> torch.Tensor:
     """How much ``BxCxHxW`` matches itself shifted by p px better than by p-1 and p+1 px, summed
-    over ``periods`` -> scalar ([0,1] units, 0 for natural images).
+    over ``periods`` -> scalar ([0,1] units, 0 for natural images; ``relative``: each dip divided
+    by mean(D(p-1), D(p+1)), unitless, so a faint hatch on a soft image counts as much as a bold
+    one on a busy image).
 
     The high-passed luma (minus its 5x5 mean) is compared with itself shifted horizontally and
     vertically: D(s) = mean |h - shift(h, s)|. Natural images decorrelate smoothly with
@@ -189,7 +191,8 @@ def lattice(y: torch.Tensor, periods: tuple[int, ...] = (2, 4, 8)) -> torch.Tens
         return 0.5 * ((h[..., :, s:] - h[..., :, :-s]).abs().mean() + (h[..., s:, :] - h[..., :-s, :]).abs().mean())
     total = torch.zeros((), device=y.device)
     for p in periods:
-        total = total + F.relu(0.5 * (d(p - 1) + d(p + 1)) - d(p))
+        ref = 0.5 * (d(p - 1) + d(p + 1))
+        total = total + F.relu(ref - d(p)) / (ref + 1e-8 if relative else 1.0)
     return total
 
 
