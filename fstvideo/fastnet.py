@@ -17,6 +17,8 @@ low internal resolution and drops both: a binomial blur before each stride-2 con
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -181,21 +183,16 @@ class PyramidNet(StyleNet):
         self.down = nn.ModuleList([BlurDown(3, c1, k, n), BlurDown(c1, c2, 3, n), BlurDown(c2, c3, 3, n)])
         self.res = nn.ModuleList([ResidualBlock(c3, n, config.depthwise) for _ in range(config.blocks)])
         self.up = nn.ModuleList([ConvLayer(c3, c2, 3, n_styles=n), ConvLayer(c2, c1, 3, n_styles=n)])
-        self.refine = nn.ModuleList([nn.ModuleList([ResidualBlock(c, n, depthwise=False) for _ in range(config.refine)])
-                                     for c in (c2, c1)])
-        for block in self._refine_blocks():  # zero-gamma (Goyal et al. 2017): each starts as the identity
+        levels = [[ResidualBlock(c, n, depthwise=False) for _ in range(config.refine)] for c in (c2, c1)]
+        for block in levels[0] + levels[1]:  # zero-gamma (Goyal et al. 2017): each starts as the identity
             assert block.b.norm is not None
             nn.init.zeros_(block.b.norm.weight)
+        self.refine = nn.ModuleList([nn.ModuleList(level) for level in levels])
         self.out = UpOut(c1, 3)
         self.skip = nn.Conv2d(3, 3, 1) if config.skip else None
         if self.skip is not None and self.skip.bias is not None:
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
-
-    def _refine_blocks(self, level: int | None = None) -> list[ResidualBlock]:
-        """The refine blocks of decoder ``level`` (0: at 1/4, 1: at 1/2), or of both."""
-        levels = [self.refine[level]] if level is not None else list(self.refine)
-        return [b for lv in levels for b in lv.children() if isinstance(b, ResidualBlock)]
 
     def output_parameters(self) -> list[nn.Parameter]:
         """``out``, the conv that emits the image (the skip is left out, as in FastNet)."""
@@ -210,9 +207,9 @@ class PyramidNet(StyleNet):
             feats.append(x)
         for block in self.res:
             x = block(x, m)
-        for i, (layer, skip) in enumerate(zip(self.up, (feats[1], feats[0]))):
+        for layer, skip, level in zip(self.up, (feats[1], feats[0]), self.refine):
             x = _up2(layer(x, m)) + skip
-            for block in self._refine_blocks(i):
+            for block in cast(nn.ModuleList, level):
                 x = block(x, m)
         y = self.out(x)
         if self.skip is None:
